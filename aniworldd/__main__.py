@@ -1,0 +1,3 @@
+from aniworldd.cli import main
+
+raise SystemExit(main())

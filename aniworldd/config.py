@@ -1,0 +1,400 @@
+"""One YAML file in, one validated nested dict out.
+
+Errors carry the file, the line and the dotted path (`config.yaml:12 downloads.max_concurrent: expected int`)
+because a NAS user edits this file by hand over SSH and needs to be pointed at the exact spot.
+Every section has defaults, so an empty file is a valid config.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+import yaml
+
+ENV_PREFIX = "ANIWORLDD_"
+#: Environment variables with our prefix that are not config keys.
+ENV_RESERVED = {"MASTER_PASSWORD", "CONFIG"}
+
+LANGUAGE_CODES = ("ger-dub", "ger-sub", "eng-sub", "eng-dub")
+KNOWN_HOSTERS = ("VOE", "Vidoza", "Vidmoly", "Doodstream", "SpeedFiles", "Luluvdo", "Streamtape", "Filemoon")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+WEBHOOK_EVENTS = ("download_complete", "download_failed", "scan_complete", "new_episodes", "health")
+
+DEFAULT_NAMING = "{folder}/Season {season:02d}/{name} - S{season:02d}E{episode:03d} - ({language}).{ext}"
+DEFAULT_MOVIE_NAMING = "{folder}/Movies/{name} - Movie {episode:02d} - ({language}).{ext}"
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+)
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_RATE_RE = re.compile(r"^\d+(\.\d+)?[KMG]?$", re.IGNORECASE)
+
+
+def Duration(value: Any) -> float:  # noqa: N802 - voluptuous validators read like types
+    """Seconds as a number, or a string such as `30s`, `5m`, `6h`, `1d`."""
+    if isinstance(value, bool):
+        raise vol.Invalid("expected a duration like 30, '30s', '5m', '6h'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise vol.Invalid("expected a positive duration")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if m:
+            return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    raise vol.Invalid("expected a duration like 30, '30s', '5m', '6h'")
+
+
+def Rate(value: Any) -> str | None:  # noqa: N802
+    """A yt-dlp --limit-rate value (`500K`, `5M`), or null for no limit."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not _RATE_RE.match(text):
+        raise vol.Invalid("expected a rate like '500K' or '5M'")
+    return text
+
+
+def _naming_template(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise vol.Invalid("expected a non-empty naming template")
+    sample = {"folder": "F", "name": "N", "season": 1, "episode": 1, "language": "German Dub", "ext": "mp4",
+              "title": "T", "key": "k"}
+    try:
+        value.format(**sample)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise vol.Invalid(f"invalid naming template: {exc}") from None
+    if value.startswith("/") or ".." in value.split("/"):
+        raise vol.Invalid("naming template must stay inside the library root")
+    return value
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+        raise vol.Invalid("expected an http(s) URL")
+    return value.rstrip("/")
+
+
+def _db_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and re.match(r"^(sqlite:///.+|postgres(ql)?://.+)$", value):
+        return value
+    raise vol.Invalid("expected sqlite:///PATH or postgres://user:password@host:port/db")
+
+
+def _str_list(allowed: tuple[str, ...] | None = None, min_len: int = 0) -> vol.Schema:
+    item = vol.In(allowed, msg=f"expected one of {', '.join(allowed)}") if allowed else str
+    return vol.All([item], vol.Length(min=min_len))
+
+
+def _section(schema: dict) -> vol.Schema:
+    return vol.Schema(schema, extra=vol.PREVENT_EXTRA)
+
+
+SERVER = _section({
+    vol.Optional("host", default="127.0.0.1"): str,
+    vol.Optional("port", default=8080): vol.All(int, vol.Range(min=1, max=65535)),
+    vol.Optional("public_url", default=None): vol.Any(None, _url),
+    vol.Optional("max_body_bytes", default=1048576): vol.All(int, vol.Range(min=1024)),
+    vol.Optional("cors_origins", default=[]): [str],
+})
+LIBRARY = _section({
+    vol.Optional("roots", default=None): vol.Any(None, vol.All([str], vol.Length(min=1))),
+    vol.Optional("watch", default=True): bool,
+    vol.Optional("watch_debounce", default=0.3): Duration,
+    vol.Optional("scan_on_start", default=True): bool,
+    vol.Optional("naming", default=DEFAULT_NAMING): _naming_template,
+    vol.Optional("movie_naming", default=DEFAULT_MOVIE_NAMING): _naming_template,
+    vol.Optional("missing_by_language", default=False): bool,
+    vol.Optional("write_nfo", default=True): bool,
+})
+DOWNLOADS = _section({
+    vol.Optional("autostart", default=True): bool,
+    vol.Optional("max_concurrent", default=2): vol.All(int, vol.Range(min=1, max=16)),
+    vol.Optional("temp_dir", default=None): vol.Any(None, str),
+    vol.Optional("language", default=["ger-dub", "ger-sub", "eng-sub"]): _str_list(LANGUAGE_CODES, 1),
+    vol.Optional("hosters", default=list(KNOWN_HOSTERS)): _str_list(KNOWN_HOSTERS, 1),
+    vol.Optional("quality", default="best"): vol.In(
+        ("best", "worst", "360p", "480p", "720p", "1080p"), msg="expected best, worst, 360p, 480p, 720p or 1080p"
+    ),
+    vol.Optional("speed_limit", default=None): Rate,
+    vol.Optional("max_retries", default=3): vol.All(int, vol.Range(min=0, max=100)),
+    vol.Optional("retry_backoff", default=30.0): Duration,
+    vol.Optional("min_free_gb", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
+    vol.Optional("auto_queue", default=False): bool,
+    vol.Optional("upgrade_language", default=False): bool,
+})
+PROVIDER = _section({
+    vol.Optional("aniworld_url", default="https://aniworld.to"): _url,
+    vol.Optional("sto_url", default="https://s.to"): _url,
+    vol.Optional("user_agent", default=DEFAULT_USER_AGENT): str,
+    vol.Optional("timeout", default=20.0): Duration,
+    vol.Optional("max_concurrent", default=2): vol.All(int, vol.Range(min=1, max=32)),
+    vol.Optional("min_interval", default=0.5): Duration,
+    vol.Optional("retries", default=3): vol.All(int, vol.Range(min=0, max=10)),
+    vol.Optional("cache_ttl", default=600.0): Duration,
+    vol.Optional("refresh_interval", default=21600.0): Duration,
+    vol.Optional("refresh_jitter", default=0.1): vol.All(vol.Coerce(float), vol.Range(min=0, max=1)),
+})
+DATABASE = _section({vol.Optional("url", default=None): _db_url})
+AUTH = _section({
+    vol.Optional("token_ttl", default=86400.0): Duration,
+    vol.Optional("login_rate_limit", default={}): _section({
+        vol.Optional("attempts", default=5): vol.All(int, vol.Range(min=1)),
+        vol.Optional("window", default=300.0): Duration,
+    }),
+    vol.Optional("api_keys_enabled", default=True): bool,
+})
+MQTT = _section({
+    vol.Optional("host", default=None): vol.Any(None, str),
+    vol.Optional("port", default=1883): vol.All(int, vol.Range(min=1, max=65535)),
+    vol.Optional("username", default=None): vol.Any(None, str),
+    vol.Optional("password", default=None): vol.Any(None, str),
+    vol.Optional("tls", default={}): _section({
+        vol.Optional("enabled", default=False): bool,
+        vol.Optional("ca_file", default=None): vol.Any(None, str),
+        vol.Optional("insecure", default=False): bool,
+    }),
+    vol.Optional("client_id", default="aniworldd"): str,
+    vol.Optional("base_topic", default="aniworld"): vol.All(str, vol.Match(r"^[^#+\s]+$", msg="invalid topic")),
+    vol.Optional("discovery", default=True): bool,
+    vol.Optional("discovery_prefix", default="homeassistant"): str,
+    vol.Optional("keepalive", default=60): vol.All(int, vol.Range(min=5)),
+    vol.Optional("progress_interval", default=1.0): Duration,
+})
+LOGGING = _section({
+    vol.Optional("level", default="INFO"): vol.All(
+        vol.Upper, vol.In(LOG_LEVELS, msg=f"expected one of {', '.join(LOG_LEVELS)}")
+    ),
+})
+WEBHOOK = _section({
+    vol.Required("url"): _url,
+    vol.Optional("events", default=list(WEBHOOK_EVENTS)): _str_list(WEBHOOK_EVENTS),
+    vol.Optional("timeout", default=10.0): Duration,
+})
+NOTIFICATIONS = _section({vol.Optional("webhooks", default=[]): [WEBHOOK]})
+
+SECTIONS: dict[str, vol.Schema] = {
+    "server": SERVER,
+    "library": LIBRARY,
+    "downloads": DOWNLOADS,
+    "provider": PROVIDER,
+    "database": DATABASE,
+    "auth": AUTH,
+    "mqtt": MQTT,
+    "logging": LOGGING,
+    "notifications": NOTIFICATIONS,
+}
+
+SCHEMA = vol.Schema(
+    {vol.Optional("data_dir", default="./data"): str}
+    | {vol.Optional(name, default={}): schema for name, schema in SECTIONS.items()},
+    extra=vol.PREVENT_EXTRA,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in a config file: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "path": self.path, "message": self.message}
+
+
+class ConfigError(Exception):
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
+def _line_index(node: yaml.Node | None, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map every dotted path in a YAML document to the line it is written on."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = (*path, key_node.value)
+            out[sub] = key_node.start_mark.line + 1
+            _line_index(value_node, sub, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[(*path, i)] = item.start_mark.line + 1
+            _line_index(item, (*path, i), out)
+    return out
+
+
+def _dotted(path: list | tuple) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _message(err: vol.Invalid) -> str:
+    msg = err.msg
+    if msg == "extra keys not allowed":
+        return "unknown key"
+    if msg.startswith("expected ") and " for dictionary value" in msg:
+        return msg.replace(" for dictionary value", "")
+    if msg == "expected a dictionary":
+        return "expected a mapping"
+    if msg == "required key not provided":
+        return "required"
+    return msg
+
+
+def parse_yaml(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML keeping line numbers; a syntax error becomes a ConfigIssue."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigIssue(filename, line, "", f"YAML syntax error: {problem}")]) from None
+    return data, _line_index(node)
+
+
+def env_overrides(env: Mapping[str, str]) -> list[tuple[str, tuple[str, ...], Any]]:
+    """`ANIWORLDD_SERVER__PORT=9000` -> ("ANIWORLDD_SERVER__PORT", ("server", "port"), 9000).
+
+    Values are parsed as YAML scalars so numbers and booleans keep their type.
+    """
+    result = []
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):]
+        if rest in ENV_RESERVED:
+            continue
+        parts = tuple(p.lower() for p in rest.split("__"))
+        if parts[0] not in SECTIONS and parts[0] != "data_dir":
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        result.append((name, parts, value))
+    return result
+
+
+def _apply_override(doc: dict, parts: tuple[str, ...], value: Any) -> None:
+    target = doc
+    for part in parts[:-1]:
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
+    target[parts[-1]] = value
+
+
+def validate_document(doc: Any, filename: str = "config.yaml", lines: dict[tuple, int] | None = None,
+                      env_paths: dict[tuple, str] | None = None) -> tuple[dict | None, list[ConfigIssue]]:
+    """Validate a parsed document; returns (validated, issues). Issues list every error, not just the first."""
+    lines = lines or {}
+    env_paths = env_paths or {}
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        return None, [ConfigIssue(filename, 1, "", "expected a mapping at the top level")]
+    doc = copy.deepcopy(doc)
+    for name in SECTIONS:
+        if name in doc and doc[name] is None:
+            doc[name] = {}
+    try:
+        return SCHEMA(doc), []
+    except vol.MultipleInvalid as exc:
+        issues = []
+        for err in exc.errors:
+            path = tuple(err.path)
+            source = next((env_paths[path[:i]] for i in range(len(path), 0, -1) if path[:i] in env_paths), None)
+            line = None
+            for i in range(len(path), 0, -1):
+                if path[:i] in lines:
+                    line = lines[path[:i]]
+                    break
+            issues.append(ConfigIssue(source or filename, None if source else line, _dotted(path), _message(err)))
+        issues.sort(key=lambda i: (i.line or 0, i.path))
+        return None, issues
+
+
+def _finalize(cfg: dict, base_dir: Path) -> dict:
+    """Resolve relative paths against the config file's folder and fill derived defaults."""
+    data_dir = (base_dir / cfg["data_dir"]).resolve()
+    cfg["data_dir"] = str(data_dir)
+    roots = cfg["library"]["roots"] or [str(data_dir / "library")]
+    cfg["library"]["roots"] = [str((base_dir / r).resolve()) for r in roots]
+    temp = cfg["downloads"]["temp_dir"]
+    cfg["downloads"]["temp_dir"] = str(
+        (base_dir / temp).resolve() if temp else Path(cfg["library"]["roots"][0]) / ".aniworldd-tmp"
+    )
+    if cfg["database"]["url"] is None:
+        cfg["database"]["url"] = f"sqlite:///{data_dir / 'aniworldd.db'}"
+    return cfg
+
+
+def load_text(text: str, filename: str = "config.yaml", env: Mapping[str, str] | None = None,
+              base_dir: Path | None = None) -> dict:
+    """Validate YAML text plus environment overrides; raise ConfigError listing every issue."""
+    doc, lines = parse_yaml(text, filename)
+    if doc is None:
+        doc = {}
+    env_paths: dict[tuple, str] = {}
+    if isinstance(doc, dict):
+        for name, parts, value in env_overrides(env if env is not None else os.environ):
+            _apply_override(doc, parts, value)
+            env_paths[parts] = f"env {name}"
+    cfg, issues = validate_document(doc, filename, lines, env_paths)
+    if issues:
+        raise ConfigError(issues)
+    return _finalize(cfg, base_dir or Path.cwd())
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> dict:
+    """Load and validate a config file (None: defaults plus environment)."""
+    if path is None:
+        return load_text("", "<defaults>", env)
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+    return load_text(text, str(path), env, path.resolve().parent)
+
+
+def check_file(path: str | Path, env: Mapping[str, str] | None = None) -> list[ConfigIssue]:
+    """Every issue of a config file, for `aniworldd config check`."""
+    try:
+        load_config(path, env)
+    except ConfigError as exc:
+        return exc.issues
+    return []
+
+
+def schema_keys(schema: Any = SCHEMA, prefix: str = "") -> list[str]:
+    """Every dotted key the schema knows (used to keep config.example.yaml complete)."""
+    keys = []
+    inner = schema.schema if isinstance(schema, vol.Schema) else schema
+    if isinstance(inner, dict):
+        for k, v in inner.items():
+            name = f"{prefix}.{k.schema}" if prefix else str(k.schema)
+            keys.append(name)
+            keys.extend(schema_keys(v, name))
+    return keys

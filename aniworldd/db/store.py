@@ -1,0 +1,144 @@
+"""Database binding and the one thread that talks to it.
+
+Pony's sessions are synchronous and thread-bound. All database work runs on a single dedicated thread:
+the event loop never blocks on SQLite, and SQLite never sees two writers from this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+from pony.orm import Database, db_session
+
+from aniworldd.db.models import define_entities
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or used; the message says why in user terms."""
+
+
+def default_url(data_dir: str | Path) -> str:
+    return f"sqlite:///{Path(data_dir) / 'aniworldd.db'}"
+
+
+def _bind(db: Database, url: str) -> str:
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        @db.on_connect(provider="sqlite")
+        def _pragmas(_db: Database, connection: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+
+        db.bind(provider="sqlite", filename=str(path), create_db=True)
+        return "sqlite"
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgres", "postgresql"):
+        db.bind(
+            provider="postgres",
+            user=unquote(parsed.username or "") or None,
+            password=unquote(parsed.password or "") or None,
+            host=parsed.hostname or "localhost",
+            port=parsed.port or 5432,
+            database=parsed.path.lstrip("/") or None,
+        )
+        return "postgres"
+    raise DatabaseError(f"unsupported database url: {url}")
+
+
+class Store:
+    """Owns the Pony Database, its entities (`store.e`) and the DB thread."""
+
+    def __init__(self, url: str | None, data_dir: str | Path) -> None:
+        self.url = url or default_url(data_dir)
+        self.db = Database()
+        self.e = define_entities(self.db)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aniworldd-db")
+        self._thread_id: int | None = None
+        try:
+            self.provider = _bind(self.db, self.url)
+            self.db.generate_mapping(create_tables=True)
+        except DatabaseError:
+            raise
+        except Exception as exc:  # driver errors differ per backend; the user needs the reason, not the type
+            raise DatabaseError(f"cannot open database {self.safe_url}: {exc}") from exc
+        if self.provider == "sqlite":
+            os.chmod(self.sqlite_path, 0o600)
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for logs and status pages."""
+        parsed = urlparse(self.url)
+        if parsed.password:
+            return self.url.replace(f":{parsed.password}@", ":***@")
+        return self.url
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return Path(self.url[len("sqlite:///"):]) if self.provider == "sqlite" else None
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self._thread_id = threading.get_ident()
+        with db_session:
+            return fn(*args, **kwargs)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn` inside a db_session on the DB thread; return plain data from it, never entities."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(self._call, fn, *args, **kwargs))
+
+    def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """For CLI commands and start-up code that have no loop running yet."""
+        return self._executor.submit(self._call, fn, *args, **kwargs).result()
+
+    def ping(self) -> bool:
+        """True when a trivial query succeeds (health check)."""
+        try:
+            self.run_sync(lambda: self.db.select("SELECT 1"))
+            return True
+        except Exception:
+            log.exception("database ping failed")
+            return False
+
+    async def aping(self) -> bool:
+        try:
+            await self.run(lambda: self.db.select("SELECT 1"))
+            return True
+        except Exception:
+            log.exception("database ping failed")
+            return False
+
+    def journal_mode(self) -> str:
+        return str(self.run_sync(lambda: self.db.execute("PRAGMA journal_mode").fetchone()[0])).lower()
+
+    def size_bytes(self) -> int | None:
+        if self.provider == "sqlite":
+            path = self.sqlite_path
+            return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+        try:
+            return int(self.run_sync(lambda: self.db.select("SELECT pg_database_size(current_database())")[0]))
+        except Exception:
+            return None
+
+    def close(self) -> None:
+        try:
+            self._executor.submit(self.db.disconnect).result(timeout=5)
+        except Exception:
+            log.debug("disconnect failed", exc_info=True)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,149 @@
+"""The in-process event bus every state change goes through.
+
+Services publish and never know who listens; the WebSocket hub, the MQTT bridge, webhooks and metrics
+are only subscribers. A slow subscriber loses its oldest events instead of slowing the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_PROGRESS = "download_progress"
+DOWNLOAD_COMPLETE = "download_complete"
+DOWNLOAD_FAILED = "download_failed"
+QUEUE_STATUS = "queue_status"
+SCAN_PROGRESS = "scan_progress"
+SCAN_COMPLETE = "scan_complete"
+SCAN_FAILED = "scan_failed"
+SERIES_ADDED = "series_added"
+SERIES_UPDATED = "series_updated"
+NEW_EPISODES = "new_episodes"
+CONFIG_CHANGED = "config_changed"
+
+#: The seed's WebSocket message types and the room each one goes to.
+WS_ROOMS: dict[str, str] = {
+    DOWNLOAD_PROGRESS: "download_progress",
+    DOWNLOAD_COMPLETE: "downloads",
+    DOWNLOAD_FAILED: "downloads",
+    QUEUE_STATUS: "downloads",
+    SCAN_PROGRESS: "scan_progress",
+    SCAN_COMPLETE: "scan_progress",
+    SCAN_FAILED: "scan_progress",
+}
+
+
+def iso_timestamp(moment: datetime | None = None) -> str:
+    """ISO-8601 UTC with milliseconds and a `Z`, as the seed's envelope requires."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    data: dict
+    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def envelope(self) -> dict:
+        return {"type": self.type, "timestamp": iso_timestamp(self.timestamp), "data": self.data}
+
+
+class Subscription:
+    """A bounded mailbox; when full, the oldest event is dropped (counted in `dropped`)."""
+
+    def __init__(self, bus: EventBus, types: set[str] | None, maxsize: int) -> None:
+        self._bus = bus
+        self.types = types
+        self._items: collections.deque[Event] = collections.deque(maxlen=maxsize)
+        self._waiter = asyncio.Event()
+        self.dropped = 0
+        self.closed = False
+
+    def _offer(self, event: Event) -> None:
+        if self.types is not None and event.type not in self.types:
+            return
+        if len(self._items) == self._items.maxlen:
+            self.dropped += 1
+        self._items.append(event)
+        self._waiter.set()
+
+    def get_nowait(self) -> Event | None:
+        return self._items.popleft() if self._items else None
+
+    async def get(self) -> Event:
+        while not self._items:
+            if self.closed:
+                raise StopAsyncIteration
+            self._waiter.clear()
+            await self._waiter.wait()
+        return self._items.popleft()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self.get()
+
+    def close(self) -> None:
+        self.closed = True
+        self._waiter.set()
+        self._bus._remove(self)
+
+
+class EventBus:
+    """Publish from anywhere (even a worker thread); deliver on the event loop."""
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+        self._listeners: list[Callable[[Event], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+
+    def _bind(self) -> None:
+        if self._loop is None:
+            try:
+                self._loop = asyncio.get_running_loop()
+                self._loop_thread = threading.get_ident()
+            except RuntimeError:
+                pass
+
+    def subscribe(self, types: set[str] | None = None, maxsize: int = 1000) -> Subscription:
+        self._bind()
+        sub = Subscription(self, set(types) if types is not None else None, maxsize)
+        self._subs.append(sub)
+        return sub
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        """A synchronous callback run on the loop for every event (counters, metrics). Must be cheap."""
+        self._listeners.append(listener)
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    def publish(self, type: str, data: dict) -> Event:
+        event = Event(type, data)
+        self._bind()
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            if not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._dispatch, event)
+        else:
+            self._dispatch(event)
+        return event
+
+    def _dispatch(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must never break the publisher
+                log.exception("event listener failed for %s", event.type)
+        for sub in list(self._subs):
+            sub._offer(event)

@@ -1,0 +1,182 @@
+"""Helpers shared by the site parsers: URL mapping, text cleanup and the base class.
+
+Real pages mix relative links, absolute `https://aniworld.to/...` links and protocol-relative ones.
+Every href is resolved against the page it came from and then moved onto the configured base URL,
+so the same parser works against the real sites, a reverse proxy or the local look-alike site.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from bs4 import BeautifulSoup, Tag
+
+from aniworldd.providers.base import (
+    LANGUAGES,
+    BlockedError,
+    HosterLink,
+    ProviderError,
+)
+from aniworldd.providers.http import HttpClient
+
+log = logging.getLogger(__name__)
+
+#: A series key: the provider's URL slug (lowercase letters, digits, single hyphens).
+KEY_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+#: Host names of the real sites; links to them are rewritten onto the configured base URL.
+REAL_HOSTS: dict[str, frozenset[str]] = {
+    "aniworld": frozenset({"aniworld.to", "www.aniworld.to"}),
+    "sto": frozenset({"s.to", "www.s.to", "serienstream.to", "www.serienstream.to"}),
+}
+
+_WS_RE = re.compile(r"\s+")
+
+
+def is_valid_key(key: str) -> bool:
+    return bool(key) and len(key) <= 200 and KEY_RE.match(key) is not None
+
+
+def clean(text: str | None) -> str:
+    """Collapse runs of whitespace (incl. NBSP and line breaks inside tags) and strip."""
+    if not text:
+        return ""
+    return _WS_RE.sub(" ", text.replace("\xa0", " ")).strip()
+
+
+def fragment_text(fragment: str | None) -> str:
+    """Text of an HTML fragment such as a search title: tags (`<em>`) dropped, entities decoded.
+
+    Parsed with the same HTML parser as whole pages, so `&uuml;`, `&#039;` and stray tags all come out right.
+    """
+    if not fragment:
+        return ""
+    return clean(BeautifulSoup(fragment, "html.parser").get_text())
+
+
+def soup(text: str) -> BeautifulSoup:
+    """Parse a page with the stdlib-backed builder (no C extension, tolerant of broken markup)."""
+    return BeautifulSoup(text, "html.parser")
+
+
+def node_text(node: Tag | None) -> str:
+    return clean(node.get_text(" ")) if node is not None else ""
+
+
+def attr(node: Tag | None, name: str) -> str:
+    """An attribute as a stripped string ("" when missing); multi-valued attributes are joined."""
+    if node is None:
+        return ""
+    value = node.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = " ".join(value)
+    return value.strip()
+
+
+def to_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    m = re.search(r"\d+", str(value))
+    return int(m.group(0)) if m else None
+
+
+def image_source(img: Tag) -> str:
+    """The real image URL of a possibly lazily loaded `<img>` (data-src wins over a data: placeholder)."""
+    for name in ("data-src", "data-lazy-src", "data-original", "src"):
+        value = attr(img, name)
+        if value and not value.startswith("data:"):
+            return value
+    return ""
+
+
+def url_basename(url: str) -> str:
+    path = urlsplit(url).path
+    return path.rsplit("/", 1)[-1].lower()
+
+
+def sort_languages(langs: list[str] | set[str]) -> list[str]:
+    """Languages in the daemon's canonical order, without duplicates."""
+    return [code for code in LANGUAGES if code in set(langs)]
+
+
+class SiteUrls:
+    """Maps links found on pages onto the configured base URL of one site."""
+
+    def __init__(self, site: str, base_url: str) -> None:
+        self.site = site
+        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"invalid base URL for {site}: {base_url!r}")
+        self._base_parts = parts
+        self._own_hosts = REAL_HOSTS.get(site, frozenset()) | {parts.netloc.lower()}
+
+    def url(self, path: str) -> str:
+        """Absolute URL on the configured base for a site path like `/anime/stream/x`."""
+        if not path.startswith("/"):
+            path = "/" + path
+        return self.base_url + path
+
+    def absolute(self, page_url: str, href: str) -> str:
+        """Resolve `href` against `page_url`, then rebase links to the real site onto the configured base."""
+        joined = urljoin(page_url, href.strip())
+        parts = urlsplit(joined)
+        host = parts.netloc.lower()
+        if host in REAL_HOSTS.get(self.site, ()) and host != self._base_parts.netloc.lower():
+            prefix = self._base_parts.path.rstrip("/")
+            return urlunsplit(
+                (self._base_parts.scheme, self._base_parts.netloc, prefix + parts.path, parts.query, "")
+            )
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+
+    def site_path(self, url: str) -> str | None:
+        """The path of `url` if it points at this site (configured base or the real host), else None."""
+        parts = urlsplit(url)
+        if parts.netloc and parts.netloc.lower() not in self._own_hosts:
+            return None
+        path = parts.path or "/"
+        prefix = self._base_parts.path.rstrip("/")
+        if prefix and parts.netloc.lower() == self._base_parts.netloc.lower() and path.startswith(prefix + "/"):
+            path = path[len(prefix) :]
+        return path
+
+
+class SiteProvider:
+    """What both site providers share: HTTP client, URL mapping and the redirect resolution."""
+
+    site = ""
+
+    def __init__(self, client: HttpClient, base_url: str) -> None:
+        self.client = client
+        self.urls = SiteUrls(self.site, base_url)
+
+    @property
+    def base_url(self) -> str:
+        return self.urls.base_url
+
+    def series_url(self, key: str) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def _page(self, url: str, *, fresh: bool = False) -> tuple[str, BeautifulSoup]:
+        page = await self.client.get(url, use_cache=not fresh)
+        return page.url, soup(page.text)
+
+    async def resolve(self, link: HosterLink) -> str:
+        """GET the provider's redirect URL without following it; the Location is the hoster embed URL."""
+        page = await self.client.get_redirect(link.redirect_url)
+        if page.location:
+            return page.location
+        lowered = page.text.lower()
+        if "captcha" in lowered or "turnstile" in lowered:
+            raise BlockedError(f"{self.site}: the redirect for link {link.link_id or link.redirect_url} asks for a captcha")
+        raise ProviderError(f"{self.site}: the redirect {link.redirect_url} did not answer with a Location")
+
+
+def check_key(key: str) -> str:
+    if not is_valid_key(key):
+        raise ValueError(f"invalid series key {key!r}: expected lowercase letters, digits and single hyphens")
+    return key

@@ -24,6 +24,7 @@ from aniworldd.config import ConfigError, load_config
 from aniworldd.db import DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
 from aniworldd.events import EventBus
+from aniworldd.services.config_service import ConfigService
 from aniworldd.systemd import Notifier, setup_logging
 
 log = logging.getLogger("aniworldd")
@@ -69,6 +70,7 @@ class Daemon:
         ctx = AppContext(config=cfg, store=store, bus=bus, config_path=self.config_path,
                          started_at=self.started_at)
         ctx.series = AnimeSeriesService(store)
+        ctx.config_service = ConfigService(self.config_path, data_dir, bus)
         self.ctx = ctx
 
         # --- components (each block builds one service and registers how to stop it) ---

@@ -140,7 +140,11 @@ class SiteUrls:
             return None
         path = parts.path or "/"
         prefix = self._base_parts.path.rstrip("/")
-        if prefix and parts.netloc.lower() == self._base_parts.netloc.lower() and path.startswith(prefix + "/"):
+        if (
+            prefix
+            and parts.netloc.lower() == self._base_parts.netloc.lower()
+            and path.startswith(prefix + "/")
+        ):
             path = path[len(prefix) :]
         return path
 
@@ -172,7 +176,9 @@ class SiteProvider:
             return page.location
         lowered = page.text.lower()
         if "captcha" in lowered or "turnstile" in lowered:
-            raise BlockedError(f"{self.site}: the redirect for link {link.link_id or link.redirect_url} asks for a captcha")
+            raise BlockedError(
+                f"{self.site}: the redirect for link {link.link_id or link.redirect_url} asks for a captcha"
+            )
         raise ProviderError(f"{self.site}: the redirect {link.redirect_url} did not answer with a Location")
 
 

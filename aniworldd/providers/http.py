@@ -32,7 +32,7 @@ DEFAULT_USER_AGENT = (
 _SNIFF_BYTES = 64 * 1024
 
 _CHALLENGE_MARKERS = (
-    ("<title>just a moment", "Cloudflare challenge (\"Just a moment...\")"),
+    ("<title>just a moment", 'Cloudflare challenge ("Just a moment...")'),
     ("cf-chl", "Cloudflare challenge"),
     ("cf_chl_opt", "Cloudflare challenge"),
     ("/cdn-cgi/challenge-platform", "Cloudflare challenge"),
@@ -239,8 +239,10 @@ class HttpClient:
 
     # -- public requests -------------------------------------------------------------------------
 
-    async def get(self, url: str, *, use_cache: bool = True, headers: Mapping[str, str] | None = None) -> Page:
-        """GET a page (following redirects). Cached for `cache_ttl`; concurrent GETs of one URL share a request."""
+    async def get(
+        self, url: str, *, use_cache: bool = True, headers: Mapping[str, str] | None = None
+    ) -> Page:
+        """GET a page (following redirects); cached for `cache_ttl`, concurrent GETs share one request."""
         cacheable = use_cache and self.cache_ttl > 0 and not headers
         if cacheable:
             hit = self._cached(url)
@@ -266,12 +268,14 @@ class HttpClient:
         if not task.cancelled() and task.exception() is None:
             self._store(url, task.result())
 
-    async def post(self, url: str, data: Mapping[str, str], *, headers: Mapping[str, str] | None = None) -> Page:
+    async def post(
+        self, url: str, data: Mapping[str, str], *, headers: Mapping[str, str] | None = None
+    ) -> Page:
         """POST a form (never cached)."""
         return await self._request("POST", url, data=dict(data), headers=headers)
 
     async def get_redirect(self, url: str, *, headers: Mapping[str, str] | None = None) -> Page:
-        """GET without following redirects; `page.location` is the absolute Location (None if not a redirect)."""
+        """GET without following redirects; `page.location` is the absolute Location (None if none)."""
         return await self._request("GET", url, headers=headers, follow=False)
 
     # -- core ------------------------------------------------------------------------------------
@@ -280,7 +284,9 @@ class HttpClient:
         host = urlsplit(url).netloc.lower()
         gate = self._gates.get(host)
         if gate is None:
-            gate = self._gates[host] = _HostGate(self.max_concurrent, self.min_interval, self._clock, self._sleep)
+            gate = self._gates[host] = _HostGate(
+                self.max_concurrent, self.min_interval, self._clock, self._sleep
+            )
         return gate
 
     def backoff_delay(self, attempt: int) -> float:
@@ -300,7 +306,7 @@ class HttpClient:
         follow: bool = True,
     ) -> Page:
         try:
-            target = URL(url, encoded=True)
+            target = URL(url)
         except (ValueError, TypeError) as exc:
             raise ProviderError(f"invalid URL {url!r}") from exc
         if target.scheme not in ("http", "https") or not target.host:
@@ -341,7 +347,7 @@ class HttpClient:
                     method, target, data=data, headers=headers, allow_redirects=follow
                 ) as resp:
                     body = await resp.read()
-                    text = body.decode(resp.charset or "utf-8", errors="replace")
+                    text = _decode(body, resp.charset)
                     status = resp.status
                     final_url = str(resp.url)
                     resp_headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -374,6 +380,13 @@ class HttpClient:
             raise _Retry(f"HTTP {status}", delay=_retry_after(page.headers))
         if status >= 400:
             raise ProviderError(f"{_host(url)} answered HTTP {status} for {url}")
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 def _host(url: str) -> str:

@@ -90,9 +90,7 @@ def _generate(target: Path, seconds: int) -> None:
         ]
     )  # fmt: skip
     (hls / "master.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-VERSION:3\n"
-        '#EXT-X-STREAM-INF:BANDWIDTH=700000,RESOLUTION=320x240\n'
-        "stream.m3u8\n"
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=700000,RESOLUTION=320x240\nstream.m3u8\n"
     )
 
 

@@ -1,0 +1,49 @@
+# aniworldd — the two commands: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.example.yaml
+# Debian packages the test suite drives for real (broker, media tools, browser, systemd headers).
+TEST_DEBS := mosquitto ffmpeg chromium libsystemd-dev pkg-config
+
+.PHONY: run test lint format demo bench clean debs
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test,postgres]'
+	@# systemd-python is optional at run time; it builds only where libsystemd-dev is present.
+	-$(BIN)/pip install -q systemd-python 2>/dev/null || echo "systemd-python not built (libsystemd-dev missing): journald tests use the fallback"
+	@touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/aniworldd run --config $(CONFIG)
+
+debs:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "missing Debian packages (run as root to install):$$missing"; fi; \
+	fi
+
+test: debs $(VENV)/.installed-test
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check aniworldd tests bench
+	$(BIN)/ruff format --check aniworldd tests bench
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format aniworldd tests bench
+	$(BIN)/ruff check --fix aniworldd tests bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache tests/artifacts

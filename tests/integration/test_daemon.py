@@ -1,0 +1,105 @@
+"""The daemon as a real process: /health, sd_notify datagrams, SIGTERM stop, bad config."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from aniworldd.api.app import create_app
+from aniworldd.api.context import AppContext
+from aniworldd.db import Store
+from aniworldd.events import EventBus
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _write_config(tmp_path: Path, port: int) -> Path:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        f"server:\n  port: {port}\n"
+        "library:\n  watch: false\n  scan_on_start: false\n"
+        "downloads:\n  autostart: false\n"
+    )
+    return cfg
+
+
+def _recv_until(sock: socket.socket, wanted: str, deadline: float) -> list[str]:
+    messages = []
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            break
+        if any(wanted in m for m in messages):
+            break
+    return messages
+
+
+def test_daemon_ready_health_and_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = _write_config(tmp_path, port)
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "300000"}
+    env.pop("JOURNAL_STREAM", None)
+    proc = subprocess.Popen([sys.executable, "-m", "aniworldd", "run", "--config", str(cfg)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        messages = _recv_until(sock, "READY=1", time.monotonic() + 30)
+        assert any("READY=1" in m for m in messages), messages
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+            body = json.loads(resp.read())
+        assert resp.status == 200
+        assert body["status"] == "ok" and body["database"] == "ok" and body["version"]
+        assert isinstance(body["uptime_s"], float)
+        messages += _recv_until(sock, "WATCHDOG=1", time.monotonic() + 10)
+        assert any("WATCHDOG=1" in m for m in messages)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        messages += _recv_until(sock, "STOPPING=1", time.monotonic() + 2)
+        assert any("STOPPING=1" in m for m in messages)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()
+
+
+def test_invalid_config_exits_1_with_path(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("downloads:\n  max_concurrent: lots\n")
+    res = subprocess.run([sys.executable, "-m", "aniworldd", "run", "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    assert f"{cfg}:2 downloads.max_concurrent: expected int" in res.stderr
+
+
+async def test_health_is_503_when_database_unusable(config) -> None:
+    store = Store(config["database"]["url"], config["data_dir"])
+    ctx = AppContext(config=config, store=store, bus=EventBus())
+    async with TestClient(TestServer(create_app(ctx))) as client:
+        ok = await client.get("/health")
+        assert ok.status == 200
+        store.sqlite_path.unlink()
+        Path(f"{store.sqlite_path}-wal").unlink(missing_ok=True)
+        store.sqlite_path.mkdir()  # the database file is now a folder
+        store._executor.submit(store.db.disconnect).result()  # drop the open connection to the old file
+        bad = await client.get("/health")
+        assert bad.status == 503
+        body = await bad.json()
+        assert body["database"] == "error" and body["status"] == "degraded"
+    store.sqlite_path.rmdir()
+    store.close()

@@ -6,8 +6,8 @@ every second so HLS segments cut cleanly).  Generation takes about a second; res
 and interrupted runs never see half-made files.
 
 Layout under `dir`:
-    v1-<seconds>s/video.mp4
-    v1-<seconds>s/hls/master.m3u8  -> stream.m3u8 -> seg000.ts, seg001.ts, ...
+    v2-<seconds>s/video.mp4
+    v2-<seconds>s/hls/master.m3u8  -> stream.m3u8 -> seg000.ts, seg001.ts, ...
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Bump when the ffmpeg recipe changes so stale caches are not reused.
-RECIPE_VERSION = "v1"
+RECIPE_VERSION = "v2"
 MAX_SECONDS = 600
 _lock = threading.Lock()
 
@@ -72,7 +72,7 @@ def _generate(target: Path, seconds: int) -> None:
     _run(
         [
             "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc=size=320x240:rate=25:duration={seconds}",
+            "-f", "lavfi", "-i", f"testsrc=size=640x360:rate=25:duration={seconds}",
             "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
             "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25",
             "-keyint_min", "25", "-sc_threshold", "0", "-b:v", "600k",
@@ -90,7 +90,7 @@ def _generate(target: Path, seconds: int) -> None:
         ]
     )  # fmt: skip
     (hls / "master.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=700000,RESOLUTION=320x240\nstream.m3u8\n"
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=700000,RESOLUTION=640x360\nstream.m3u8\n"
     )
 
 

@@ -1,0 +1,94 @@
+"""Webhooks against a real local receiver: delivery, filtering, retries, a dead endpoint never blocks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from aniworldd.events import DOWNLOAD_COMPLETE, DOWNLOAD_FAILED, QUEUE_STATUS, EventBus
+from aniworldd.services.notifications import WebhookNotifier
+
+
+async def _receiver(fail_first: int = 0):
+    received: list[dict] = []
+    state = {"fail": fail_first}
+
+    async def hook(request: web.Request) -> web.Response:
+        if state["fail"] > 0:
+            state["fail"] -= 1
+            return web.Response(status=503)
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = TestServer(app)
+    await server.start_server()
+    return server, received
+
+
+async def _wait_for(predicate, timeout: float = 10) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met")
+
+
+async def test_events_delivered_in_envelope_with_filter_and_retry() -> None:
+    server, received = await _receiver(fail_first=1)
+    bus = EventBus()
+    url = str(server.make_url("/hook"))
+    notifier = WebhookNotifier(bus, [{"url": url, "events": ["download_complete"], "timeout": 5}],
+                               retries=2, backoff=0.01)
+    await notifier.start()
+    try:
+        bus.publish(QUEUE_STATUS, {"is_running": True})  # never forwarded
+        bus.publish(DOWNLOAD_FAILED, {"key": "x"})  # not in this hook's filter
+        bus.publish(DOWNLOAD_COMPLETE, {"key": "one-piece", "folder": "One Piece", "season": 1, "episode": 2})
+        await _wait_for(lambda: received)
+        assert len(received) == 1
+        body = received[0]
+        assert body["type"] == "download_complete" and body["data"]["key"] == "one-piece"
+        assert body["timestamp"].endswith("Z")
+        assert notifier.status()[0]["delivered"] == 1
+    finally:
+        await notifier.close()
+        await server.close()
+
+
+async def test_dead_webhook_does_not_block_others() -> None:
+    server, received = await _receiver()
+    bus = EventBus()
+    hooks = [
+        {"url": "http://127.0.0.1:9/dead", "events": ["download_complete"], "timeout": 1},
+        {"url": str(server.make_url("/hook")), "events": ["download_complete"], "timeout": 5},
+    ]
+    notifier = WebhookNotifier(bus, hooks, retries=50, backoff=0.5)
+    await notifier.start()
+    try:
+        for i in range(3):
+            bus.publish(DOWNLOAD_COMPLETE, {"key": f"k{i}"})
+        await _wait_for(lambda: len(received) == 3)
+        assert [r["data"]["key"] for r in received] == ["k0", "k1", "k2"]
+    finally:
+        await notifier.close()
+        await server.close()
+
+
+async def test_test_endpoint_reports_results() -> None:
+    server, received = await _receiver()
+    notifier = WebhookNotifier(EventBus(), [
+        {"url": str(server.make_url("/hook")), "events": ["health"], "timeout": 5},
+        {"url": "http://127.0.0.1:9/dead", "events": ["health"], "timeout": 1},
+    ], retries=0)
+    try:
+        results = await notifier.test()
+        assert [r["ok"] for r in results] == [True, False]
+        assert received[0]["type"] == "test"
+        assert results[1]["error"]
+    finally:
+        await notifier.close()
+        await server.close()

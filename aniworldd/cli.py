@@ -12,6 +12,10 @@ from aniworldd import __version__
 COMMAND_MODULES = [
     "aniworldd.commands.daemon",
     "aniworldd.commands.config",
+    "aniworldd.commands.queue",
+    "aniworldd.commands.ops",
+    "aniworldd.commands.provider",
+    "aniworldd.commands.auth",
 ]
 
 

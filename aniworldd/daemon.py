@@ -24,6 +24,7 @@ from aniworldd.config import ConfigError, load_config
 from aniworldd.db import DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
 from aniworldd.events import EventBus
+from aniworldd.metrics import Metrics
 from aniworldd.services.config_service import ConfigService
 from aniworldd.systemd import Notifier, setup_logging
 
@@ -74,6 +75,40 @@ class Daemon:
         self.ctx = ctx
 
         # --- components (each block builds one service and registers how to stop it) ---
+
+        # --- auth (issue 6): master password, JWT sessions, API keys; env sets the password on first start ---
+        from aniworldd.services.auth_service import AuthService
+
+        ctx.auth = AuthService.from_config(store, cfg)
+        await ctx.auth.bootstrap(os.environ.get("ANIWORLDD_MASTER_PASSWORD"))
+        self._on_stop(ctx.auth.close)
+
+        # --- download queue (issue 5): persistent queue, yt-dlp children; SourceFinder picks hoster sources ---
+        from aniworldd.providers.registry import build_providers
+        from aniworldd.providers.sources import SourceFinder
+        from aniworldd.services.download_service import DownloadService
+
+        if ctx.extras.get("providers") is None:  # shared with the anime service when it built it first
+            ctx.extras["providers"] = build_providers(cfg["provider"])
+            self._on_stop(ctx.extras["providers"].close)
+        providers = ctx.extras["providers"]
+        finder = SourceFinder(providers.for_site, providers.client.session, cfg["downloads"]["hosters"],
+                              cfg["downloads"]["language"], cfg["provider"]["user_agent"])
+        ctx.queue = DownloadService(cfg, store, bus, finder)
+        self._on_stop(ctx.queue.close)  # active downloads go back to pending, partial files kept
+        if cfg["downloads"]["autostart"]:
+            await ctx.queue.start()
+
+        # --- metrics (packaging/ops): a bus listener counting downloads and scans for GET /metrics ---
+        ctx.extras["metrics"] = Metrics(bus)
+
+        # --- mqtt bridge (issue 7): only when mqtt.host is set; never waits for the broker ---
+        if cfg["mqtt"]["host"]:
+            from aniworldd.mqtt import MqttBridge
+
+            ctx.mqtt = MqttBridge(cfg, bus, data_dir, services=ctx)  # reads ctx.queue/ctx.scan lazily
+            await ctx.mqtt.start()
+            self._on_stop(ctx.mqtt.close)  # publishes `offline` (retained) before disconnecting
 
         # --- web server ---
         app = create_app(ctx)

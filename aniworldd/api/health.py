@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from aniworldd import __version__
-from aniworldd.api.context import AppContext
+from aniworldd.api.common import CTX
 
-CTX = web.AppKey("ctx", AppContext)
+__all__ = ["CTX", "health"]
 
 
 async def health(request: web.Request) -> web.Response:

@@ -168,8 +168,12 @@ class MirrorState:
             self.active.pop(data.get("download_id"), None)
             return {QUEUE_ACTIVE}
         if event.type == ev.SCAN_PROGRESS:
-            self.scan = {**self.scan, "running": True, "percent": round(_num(data.get("percent")), 1),
-                         "error": None}
+            self.scan = {
+                **self.scan,
+                "running": True,
+                "percent": round(_num(data.get("percent")), 1),
+                "error": None,
+            }
             return {SCAN_STATE}
         if event.type == ev.SCAN_COMPLETE:
             self.scan = {
@@ -178,8 +182,11 @@ class MirrorState:
                 "percent": 100.0,
                 "last_scan": iso_timestamp(event.timestamp),
                 "error": None,
-                **{k: data[k] for k in ("series", "episodes", "missing_episodes", "unmatched", "duration_s")
-                   if k in data},
+                **{
+                    k: data[k]
+                    for k in ("series", "episodes", "missing_episodes", "unmatched", "duration_s")
+                    if k in data
+                },
             }
             return {SCAN_STATE}
         if event.type == ev.SCAN_FAILED:

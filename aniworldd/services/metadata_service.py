@@ -2,11 +2,15 @@
 
 A user may hand-edit an NFO (fix a title, add a tag); we remember the hash of what we wrote and never
 overwrite a file whose content is no longer ours. A poster that exists is likewise left alone.
+
+In the daemon it follows the bus: series_added / series_updated (add, refresh, scan) lead to a write, one
+series at a time, so a refresh pass over 2,000 series never fetches covers in parallel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,6 +19,7 @@ from pathlib import Path
 from aniworldd.core.nfo import build_tvshow_nfo
 from aniworldd.db import Store
 from aniworldd.db.services import series_to_dict
+from aniworldd.events import SERIES_ADDED, SERIES_UPDATED, EventBus
 from aniworldd.services.config_service import atomic_write
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,36 @@ class MetadataService:
         self.store = store
         self.enabled = enabled
         self.fetch = fetch
+        self._task: asyncio.Task | None = None
+        self._sub = None
+        self.last_result: dict[str, dict] = {}
+
+    async def start(self, bus: EventBus) -> None:
+        """Write metadata whenever a series is added or updated (nothing to do when disabled)."""
+        if not self.enabled or self._task is not None:
+            return
+        self._sub = bus.subscribe({SERIES_ADDED, SERIES_UPDATED})
+        self._task = asyncio.create_task(self._follow(), name="metadata")
+
+    async def _follow(self) -> None:
+        assert self._sub is not None
+        async for event in self._sub:
+            key = event.data.get("key")
+            if not key:
+                continue
+            try:
+                self.last_result[key] = await self.write(key)
+            except Exception:  # metadata is a courtesy to media servers; never let it stop the loop
+                log.exception("metadata for %s not written", key)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            self._sub.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
     async def write(self, key: str) -> dict:
         """Write what is missing or still ours; returns {"nfo": written|kept_user_edit|..., "poster": ...}."""

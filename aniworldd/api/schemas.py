@@ -1,0 +1,784 @@
+"""Request schemas (voluptuous), response shapes (JSON Schema) and THE route table.
+
+Everything the API exposes is declared once here: app.py registers handlers from ROUTES (validating bodies,
+queries and path parameters with these schemas) and openapi.py turns the very same entries into
+/api/openapi.json, so the document cannot drift from what the server does.
+
+Validators used in request schemas must be convertible to JSON Schema (openapi.py knows the voluptuous
+building blocks; custom ones carry a `json_schema` attribute).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import voluptuous as vol
+
+from aniworldd.config import LANGUAGE_CODES
+
+KEY_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+KEY_PATTERN = KEY_RE.pattern
+SITES = ("aniworld", "sto")
+PRIORITIES = ("high", "normal", "low")
+
+
+def json_schema(schema: dict) -> Callable[[Callable], Callable]:
+    """Attach the JSON Schema a custom validator stands for."""
+
+    def deco(fn: Callable) -> Callable:
+        fn.json_schema = schema  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+@json_schema({"type": "integer"})
+def StrictInt(value: Any) -> int:  # noqa: N802 - reads like a type in schemas
+    """An integer that is not a bool (JSON `true` must not pass as 1)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise vol.Invalid("expected an integer")
+    return value
+
+
+@json_schema({"type": "string"})
+def Text(value: Any) -> str:  # noqa: N802
+    """A string with surrounding whitespace removed (so "  " is empty, not text)."""
+    if not isinstance(value, str):
+        raise vol.Invalid("expected a string")
+    return value.strip()
+
+
+@json_schema({"type": "boolean"})
+def QueryBool(value: Any) -> bool:  # noqa: N802
+    """`?all=true|false|1|0|yes|no` (query values are strings)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise vol.Invalid("expected true or false")
+
+
+@json_schema({"type": "integer", "minimum": 1})
+def PathId(value: Any) -> int:  # noqa: N802
+    """A positive integer id from a path segment."""
+    text = str(value)
+    if not text.isdigit() or len(text) > 18 or int(text) < 1:
+        raise vol.Invalid("expected a positive integer id")
+    return int(text)
+
+
+@json_schema({"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": 200})
+def Key(value: Any) -> str:  # noqa: N802
+    """A series key: the provider URL slug (lowercase letters, digits, single hyphens)."""
+    if not isinstance(value, str) or len(value) > 200 or not KEY_RE.match(value):
+        raise vol.Invalid("invalid series key: expected lowercase letters, digits and single hyphens")
+    return value
+
+
+# --- request bodies ----------------------------------------------------------------------------------------
+
+PASSWORD = vol.Schema(
+    {vol.Required("password", description="the master password"): vol.All(str, vol.Length(min=1, max=1024))},
+    extra=vol.REMOVE_EXTRA,
+)
+SETUP = vol.Schema(
+    {
+        vol.Required("password", description="new master password (at least 8 characters)"): vol.All(
+            str, vol.Length(min=8, max=1024)
+        )
+    },
+    extra=vol.REMOVE_EXTRA,
+)
+API_KEY_CREATE = vol.Schema(
+    {vol.Required("name", description="what the key is for"): vol.All(Text, vol.Length(min=1, max=100))},
+    extra=vol.REMOVE_EXTRA,
+)
+SEARCH = vol.Schema(
+    {
+        vol.Required("query", description="title to look for"): vol.All(Text, vol.Length(min=1, max=200)),
+        vol.Optional("site", description="aniworld (anime) or sto (series); both when omitted"): vol.Any(
+            None, vol.In(SITES)
+        ),
+    },
+    extra=vol.REMOVE_EXTRA,
+)
+ADD = vol.Schema(
+    {
+        vol.Required("link", description="series URL, e.g. https://aniworld.to/anime/stream/<key>"): vol.All(
+            Text, vol.Length(min=1, max=1000)
+        )
+    },
+    extra=vol.REMOVE_EXTRA,
+)
+RESCAN = vol.Schema(
+    {vol.Optional("key", description="scan only this series"): vol.Any(None, Key)},
+    extra=vol.REMOVE_EXTRA,
+)
+MATCH = vol.Schema(
+    {
+        vol.Required("folder", description="an unmatched folder name as listed"): vol.All(
+            str, vol.Length(min=1, max=255)
+        ),
+        vol.Required("key"): Key,
+        vol.Optional("site", default="aniworld"): vol.In(SITES),
+    },
+    extra=vol.REMOVE_EXTRA,
+)
+EPISODE_REF = vol.Schema(
+    {
+        vol.Required("season", description="season number, 0 for movies"): vol.All(
+            StrictInt, vol.Range(min=0, max=999)
+        ),
+        vol.Required("episode"): vol.All(StrictInt, vol.Range(min=1, max=9999)),
+    },
+    extra=vol.REMOVE_EXTRA,
+)
+DOWNLOAD_REQUEST = vol.Schema(
+    {
+        vol.Required("serie_id", description="the series key"): Key,
+        vol.Optional("serie_folder", description="informative only; the key identifies the series"): vol.Any(
+            None, str
+        ),
+        vol.Optional("serie_name", description="informative only"): vol.Any(None, str),
+        vol.Required("episodes"): vol.All([EPISODE_REF], vol.Length(min=1, max=5000)),
+        vol.Optional("priority", default="normal"): vol.In(PRIORITIES),
+        vol.Optional("language", description="preferred language; config order when omitted"): vol.Any(
+            None, vol.In(LANGUAGE_CODES)
+        ),
+    },
+    extra=vol.REMOVE_EXTRA,
+)
+RETRY = vol.Schema(
+    {
+        vol.Optional("item_ids", description="items to retry; every failed item when omitted"): vol.Any(
+            None, vol.All([vol.All(StrictInt, vol.Range(min=1))], vol.Length(max=10000))
+        )
+    },
+    extra=vol.REMOVE_EXTRA,
+)
+#: PUT /api/config and POST /api/config/validate take the YAML document as JSON (or {"config": document});
+#: its content is checked by the config schema itself and reported as 422 with per-field issues.
+CONFIG_DOCUMENT = vol.Schema({}, extra=vol.ALLOW_EXTRA)
+
+# --- query strings and path parameters ---------------------------------------------------------------------
+
+ANIME_LIST_QUERY = vol.Schema(
+    {
+        vol.Optional(
+            "all", default=False, description="true: every series, not only those missing episodes"
+        ): QueryBool
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+
+@json_schema({"type": "string", "minLength": 1, "maxLength": 255})
+def AnimeId(value: Any) -> str:  # noqa: N802
+    """A key, or (backward compatibility) a folder name; resolved to a key by the handler."""
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise vol.Invalid("expected a series key")
+    return value
+
+
+@json_schema({"type": "string", "pattern": r"^config-\d{8}T\d{12}Z\.yaml$"})
+def BackupName(value: Any) -> str:  # noqa: N802
+    if not isinstance(value, str) or not re.match(r"^config-\d{8}T\d{12}Z\.yaml$", value):
+        raise vol.Invalid("invalid backup name")
+    return value
+
+
+WS_QUERY = vol.Schema(
+    {
+        vol.Optional("token", description="JWT (browsers cannot set headers on a WebSocket)"): str,
+        vol.Optional("rooms", description="comma-separated rooms to join right away"): str,
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+# --- response shapes (JSON Schema 2020-12, as OpenAPI 3.1 uses) ----------------------------------------------
+
+NULLABLE_STR = {"type": ["string", "null"]}
+NULLABLE_INT = {"type": ["integer", "null"]}
+NULLABLE_NUM = {"type": ["number", "null"]}
+TIMESTAMP = {"type": ["string", "null"], "description": "ISO-8601 UTC"}
+
+
+def _obj(props: dict, required: list[str] | None = None, **extra: Any) -> dict:
+    return {"type": "object", "properties": props, "required": required or list(props), **extra}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def list_of(name: str) -> dict:
+    return {"type": "array", "items": ref(name)}
+
+
+COMPONENTS: dict[str, dict] = {
+    "Error": _obj(
+        {
+            "error": _obj(
+                {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {"type": "object"},
+                }
+            )
+        }
+    ),
+    "Token": _obj(
+        {
+            "access_token": {"type": "string"},
+            "token_type": {"const": "bearer"},
+            "expires_at": {"type": "string", "description": "ISO-8601 UTC"},
+        }
+    ),
+    "AuthStatus": _obj(
+        {
+            "configured": {"type": "boolean"},
+            "authenticated": {"type": "boolean"},
+            "method": {"enum": ["bearer", "api_key", None]},
+            "expires_at": TIMESTAMP,
+            "api_keys_enabled": {"type": "boolean"},
+        }
+    ),
+    "Message": _obj({"status": {"type": "string"}, "message": {"type": "string"}}, ["status"]),
+    "ApiKey": _obj(
+        {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "created_at": TIMESTAMP,
+            "last_used_at": TIMESTAMP,
+        }
+    ),
+    "NewApiKey": _obj(
+        {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "key": {"type": "string", "description": "shown once; send it as X-Api-Key"},
+            "created_at": TIMESTAMP,
+        }
+    ),
+    "AnimeSummary": _obj(
+        {
+            "key": {"type": "string"},
+            "name": {"type": "string"},
+            "site": {"type": "string"},
+            "folder": NULLABLE_STR,
+            "link": NULLABLE_STR,
+            "missing_episodes": {
+                "type": "object",
+                "description": 'season number (as a string, "0" = movies) -> missing episode numbers',
+                "additionalProperties": {"type": "array", "items": {"type": "integer"}},
+            },
+            "missing_count": {"type": "integer"},
+        }
+    ),
+    "EpisodeStatus": _obj(
+        {
+            "season": {"type": "integer"},
+            "episode": {"type": "integer"},
+            "title": NULLABLE_STR,
+            "languages": {"type": "array", "items": {"type": "string"}},
+            "status": {"enum": ["on_disk", "missing", "queued", "downloading"]},
+        }
+    ),
+    "AnimeDetail": _obj(
+        {
+            "key": {"type": "string"},
+            "title": {"type": "string"},
+            "name": {"type": "string"},
+            "site": {"type": "string"},
+            "folder": NULLABLE_STR,
+            "link": NULLABLE_STR,
+            "description": NULLABLE_STR,
+            "episodes": list_of("EpisodeStatus"),
+        }
+    ),
+    "SearchResult": _obj(
+        {
+            "key": {"type": "string"},
+            "name": {"type": "string"},
+            "site": {"type": "string"},
+            "link": {"type": "string"},
+            "year": NULLABLE_INT,
+        }
+    ),
+    "AddResult": _obj(
+        {"status": {"type": "string"}, "message": {"type": "string"}, "key": {"type": "string"}},
+        description="status, message and the series' fields (key, name, site, folder, link, ...)",
+    ),
+    "ScanStarted": _obj({"status": {"const": "started"}, "key": NULLABLE_STR}, ["status"]),
+    "UnmatchedFolder": {"type": "object", "description": "a library folder without a key marker"},
+    "DownloadItem": _obj(
+        {
+            "id": {"type": "integer"},
+            "serie_id": {"type": "string", "description": "the series key"},
+            "key": {"type": "string"},
+            "serie_folder": NULLABLE_STR,
+            "serie_name": {"type": "string"},
+            "season": {"type": "integer"},
+            "episode": {"type": "integer"},
+            "language": NULLABLE_STR,
+            "status": {"type": "string", "description": "pending, downloading, completed, failed, cancelled"},
+            "priority": {"type": "string"},
+            "progress": {"type": "number"},
+        },
+        ["id", "serie_id", "serie_folder", "serie_name", "episode", "status", "progress"],
+    ),
+    "QueueStatus": _obj(
+        {
+            "is_running": {"type": "boolean"},
+            "is_paused": {"type": "boolean"},
+            "active_downloads": list_of("DownloadItem"),
+            "pending_queue": list_of("DownloadItem"),
+            "completed_downloads": list_of("DownloadItem"),
+            "failed_downloads": list_of("DownloadItem"),
+            "statistics": {"type": "object"},
+        },
+        [
+            "is_running",
+            "is_paused",
+            "active_downloads",
+            "pending_queue",
+            "completed_downloads",
+            "failed_downloads",
+        ],
+    ),
+    "QueueAdded": _obj(
+        {
+            "status": {"type": "string"},
+            "message": {"type": "string"},
+            "items": list_of("DownloadItem"),
+            "added_items": {"type": "array", "items": {"type": "integer"}},
+        }
+    ),
+    "QueueAction": _obj(
+        {"status": {"type": "string"}, "message": {"type": "string"}, "queue": ref("QueueStatus")}, ["status"]
+    ),
+    "QueueCount": _obj(
+        {"status": {"type": "string"}, "message": {"type": "string"}, "count": {"type": "integer"}},
+        ["status", "count"],
+    ),
+    "ConfigIssue": _obj({"path": {"type": "string"}, "line": NULLABLE_INT, "message": {"type": "string"}}),
+    "ConfigDocument": _obj(
+        {
+            "config": {"type": "object", "description": "the YAML file as written"},
+            "effective": {"type": "object", "description": "with defaults and environment overrides applied"},
+        }
+    ),
+    "ConfigValidation": _obj({"valid": {"type": "boolean"}, "errors": list_of("ConfigIssue")}),
+    "ConfigBackup": _obj(
+        {"name": {"type": "string"}, "size": {"type": "integer"}, "created_at": {"type": "string"}}
+    ),
+    "Health": {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]},
+}
+
+# --- the route table ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    #: "module.function" inside aniworldd.api, or the handler itself.
+    handler: str | Callable
+    summary: str
+    tag: str
+    auth: bool = True
+    body: vol.Schema | None = None
+    body_required: bool = True
+    query: vol.Schema | None = None
+    params: dict[str, Callable] = field(default_factory=dict)
+    #: status -> (description, JSON schema of the body or None)
+    responses: dict[int, tuple[str, dict | None]] = field(default_factory=dict)
+    #: the service this route needs on the context, "a|b" when either will do (503 when none is running)
+    needs: str | None = None
+    description: str = ""
+    #: a WebSocket upgrade route (documented, not validated as JSON)
+    websocket: bool = False
+    #: JWT only (API keys are refused): managing API keys must not be possible with an API key
+    login_only: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.handler if isinstance(self.handler, str) else self.handler.__name__
+
+
+OK_MESSAGE = (200, ("done", ref("Message")))
+SUMMARIES = list_of("AnimeSummary")
+
+ROUTES: list[Route] = [
+    # auth
+    Route(
+        "POST",
+        "/api/auth/login",
+        "auth.login",
+        "Log in with the master password; returns a JWT",
+        "auth",
+        auth=False,
+        body=PASSWORD,
+        responses={
+            200: ("a bearer token", ref("Token")),
+            401: ("wrong password", None),
+            409: ("no master password set yet", None),
+            429: ("too many failed attempts", None),
+        },
+        needs="auth",
+    ),
+    Route(
+        "POST",
+        "/api/auth/logout",
+        "auth.logout",
+        "Revoke the token used for this request",
+        "auth",
+        responses={200: ("logged out", ref("Message")), 400: ("not a login token (API key)", None)},
+        needs="auth",
+    ),
+    Route(
+        "GET",
+        "/api/auth/status",
+        "auth.status",
+        "Whether a password is set and the caller is logged in",
+        "auth",
+        auth=False,
+        responses={200: ("auth status", ref("AuthStatus"))},
+        needs="auth",
+    ),
+    Route(
+        "POST",
+        "/api/auth/setup",
+        "auth.setup",
+        "Set the master password once, while none is set",
+        "auth",
+        auth=False,
+        body=SETUP,
+        responses={
+            201: ("password set; the caller is logged in", ref("Token")),
+            409: ("a master password is already set", None),
+        },
+        needs="auth",
+    ),
+    Route(
+        "GET",
+        "/api/auth/api-keys",
+        "auth.list_api_keys",
+        "List API keys (never the keys themselves)",
+        "auth",
+        login_only=True,
+        responses={
+            200: ("API keys", list_of("ApiKey")),
+            403: ("API keys disabled or used with an API key", None),
+        },
+        needs="auth",
+    ),
+    Route(
+        "POST",
+        "/api/auth/api-keys",
+        "auth.create_api_key",
+        "Create an API key for scripts (X-Api-Key)",
+        "auth",
+        login_only=True,
+        body=API_KEY_CREATE,
+        responses={
+            201: ("the new key; shown only once", ref("NewApiKey")),
+            403: ("API keys disabled or used with an API key", None),
+        },
+        needs="auth",
+    ),
+    Route(
+        "DELETE",
+        "/api/auth/api-keys/{key_id}",
+        "auth.revoke_api_key",
+        "Revoke an API key",
+        "auth",
+        login_only=True,
+        params={"key_id": PathId},
+        responses={
+            200: ("revoked", ref("Message")),
+            403: ("API keys disabled or used with an API key", None),
+            404: ("no such key", None),
+        },
+        needs="auth",
+    ),
+    # config
+    Route(
+        "GET",
+        "/api/config",
+        "config.get_config",
+        "The config file as written and the effective config",
+        "config",
+        responses={200: ("config", ref("ConfigDocument"))},
+        needs="config_service",
+    ),
+    Route(
+        "PUT",
+        "/api/config",
+        "config.put_config",
+        "Validate and save the config file (atomic, with backup)",
+        "config",
+        body=CONFIG_DOCUMENT,
+        responses={200: ("saved", ref("ConfigDocument")), 422: ("invalid config: details.errors", None)},
+        needs="config_service",
+        description='Body: the YAML document as a JSON object (or {"config": document}). Changes apply on the '
+        "next start unless a component reloads them.",
+    ),
+    Route(
+        "POST",
+        "/api/config/validate",
+        "config.validate_config",
+        "Check a config document without saving",
+        "config",
+        body=CONFIG_DOCUMENT,
+        responses={200: ("validation result", ref("ConfigValidation"))},
+        needs="config_service",
+    ),
+    Route(
+        "GET",
+        "/api/config/backups",
+        "config.list_backups",
+        "Config backups, newest first",
+        "config",
+        responses={200: ("backups", list_of("ConfigBackup"))},
+        needs="config_service",
+    ),
+    Route(
+        "POST",
+        "/api/config/backups/{name}/restore",
+        "config.restore_backup",
+        "Restore a config backup",
+        "config",
+        params={"name": BackupName},
+        responses={
+            200: ("restored", ref("ConfigDocument")),
+            404: ("no such backup", None),
+            422: ("the backup is not a valid config", None),
+        },
+        needs="config_service",
+    ),
+    # anime
+    Route(
+        "GET",
+        "/api/anime",
+        "anime.list_anime",
+        "Series with missing episodes (all series with ?all=true)",
+        "anime",
+        query=ANIME_LIST_QUERY,
+        responses={200: ("series", SUMMARIES)},
+        needs="library|anime",
+    ),
+    Route(
+        "POST",
+        "/api/anime/search",
+        "anime.search",
+        "Search the provider sites",
+        "anime",
+        body=SEARCH,
+        responses={
+            200: ("results", list_of("SearchResult")),
+            403: ("the provider blocked us", None),
+            502: ("the provider answered something unexpected", None),
+        },
+        needs="anime",
+    ),
+    Route(
+        "POST",
+        "/api/anime/add",
+        "anime.add",
+        "Add a series by its URL (the key is taken from the link)",
+        "anime",
+        body=ADD,
+        responses={
+            200: ("added (or already present)", ref("AddResult")),
+            403: ("the provider blocked us", None),
+            404: ("the provider has no such series", None),
+            502: ("the provider answered something unexpected", None),
+        },
+        needs="anime",
+    ),
+    Route(
+        "POST",
+        "/api/anime/rescan",
+        "anime.rescan",
+        "Start a library scan (optionally of one series)",
+        "anime",
+        body=RESCAN,
+        body_required=False,
+        responses={202: ("scan started", ref("ScanStarted")), 404: ("unknown key", None)},
+        needs="scan",
+    ),
+    Route(
+        "GET",
+        "/api/anime/{anime_id}",
+        "anime.detail",
+        "One series with every episode and its status",
+        "anime",
+        params={"anime_id": AnimeId},
+        responses={200: ("series detail", ref("AnimeDetail")), 404: ("unknown series", None)},
+        needs="library|anime",
+        description="anime_id is the series key; a folder name is accepted for backward compatibility and "
+        "resolved to its key once.",
+    ),
+    Route(
+        "GET",
+        "/api/library/unmatched",
+        "anime.unmatched",
+        "Library folders without a key marker",
+        "anime",
+        responses={200: ("folders", list_of("UnmatchedFolder"))},
+        needs="library|scan",
+    ),
+    Route(
+        "POST",
+        "/api/library/match",
+        "anime.match",
+        "Match an unmatched folder to a series key",
+        "anime",
+        body=MATCH,
+        responses={
+            200: ("matched", ref("Message")),
+            404: ("unknown folder", None),
+            409: ("the key is already used by another folder", None),
+        },
+        needs="library",
+    ),
+    # queue
+    Route(
+        "GET",
+        "/api/queue/status",
+        "queue.status",
+        "The download queue",
+        "queue",
+        responses={200: ("queue status", ref("QueueStatus"))},
+        needs="queue",
+    ),
+    Route(
+        "POST",
+        "/api/queue/add",
+        "queue.add",
+        "Queue episodes of a series for download",
+        "queue",
+        body=DOWNLOAD_REQUEST,
+        responses={
+            201: ("created items", ref("QueueAdded")),
+            404: ("unknown series or episode", None),
+            409: ("already queued", None),
+        },
+        needs="queue",
+    ),
+    Route(
+        "POST",
+        "/api/queue/start",
+        "queue.start",
+        "Start the queue workers",
+        "queue",
+        responses={200: ("started", ref("QueueAction"))},
+        needs="queue",
+    ),
+    Route(
+        "POST",
+        "/api/queue/stop",
+        "queue.stop",
+        "Stop the queue (running downloads are interrupted and kept)",
+        "queue",
+        responses={200: ("stopped", ref("QueueAction"))},
+        needs="queue",
+    ),
+    Route(
+        "POST",
+        "/api/queue/pause",
+        "queue.pause",
+        "Pause: running downloads finish, no new ones start",
+        "queue",
+        responses={200: ("paused", ref("QueueAction"))},
+        needs="queue",
+    ),
+    Route(
+        "POST",
+        "/api/queue/resume",
+        "queue.resume",
+        "Resume a paused queue",
+        "queue",
+        responses={200: ("resumed", ref("QueueAction"))},
+        needs="queue",
+    ),
+    Route(
+        "POST",
+        "/api/queue/retry",
+        "queue.retry",
+        "Retry failed items (all, or the given ids)",
+        "queue",
+        body=RETRY,
+        body_required=False,
+        responses={200: ("retried", ref("QueueCount"))},
+        needs="queue",
+    ),
+    Route(
+        "DELETE",
+        "/api/queue/completed",
+        "queue.clear_completed",
+        "Remove completed items from the list",
+        "queue",
+        responses={200: ("cleared", ref("QueueCount"))},
+        needs="queue",
+    ),
+    Route(
+        "DELETE",
+        "/api/queue/{item_id}",
+        "queue.remove",
+        "Remove (cancel) a queue item",
+        "queue",
+        params={"item_id": PathId},
+        responses={200: ("removed", ref("Message")), 404: ("no such item", None)},
+        needs="queue",
+    ),
+    # websocket and docs
+    Route(
+        "GET",
+        "/ws/connect",
+        "ws.connect",
+        "WebSocket: live download and scan events",
+        "websocket",
+        query=WS_QUERY,
+        websocket=True,
+        responses={101: ("switching to WebSocket", None), 400: ("not a WebSocket request", None)},
+        description='Send {"action": "join"|"leave", "room": "downloads"|"download_progress"|"scan_progress"}; '
+        'receive {"type", "timestamp", "data"} messages of the types download_progress, '
+        "download_complete, download_failed, queue_status, scan_progress, scan_complete, scan_failed. "
+        'Authenticate with ?token=JWT or the Authorization header. {"action": "ping"} answers pong.',
+    ),
+    Route(
+        "GET",
+        "/health",
+        "health.health",
+        "Liveness and database check (no auth)",
+        "system",
+        auth=False,
+        responses={200: ("healthy", ref("Health")), 503: ("database unreachable", ref("Health"))},
+    ),
+    Route(
+        "GET",
+        "/api/openapi.json",
+        "openapi.openapi_json",
+        "This document",
+        "system",
+        auth=False,
+        responses={200: ("OpenAPI 3.1 document", {"type": "object"})},
+    ),
+    Route(
+        "GET",
+        "/api/docs",
+        "openapi.docs_page",
+        "Human-readable API documentation (HTML)",
+        "system",
+        auth=False,
+        responses={200: ("HTML page", None)},
+    ),
+]

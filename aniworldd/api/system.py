@@ -1,0 +1,286 @@
+"""Operations endpoints: `GET /api/system/status` (for humans and dashboards) and `GET /metrics` (Prometheus).
+
+/api/system/status sits under /api, so the API's auth middleware protects it like every other route.
+/metrics is outside /api on purpose, like node_exporter: scrapers rarely carry tokens, it holds only counts,
+and the reverse-proxy examples in contrib/ show how to keep it to the LAN. Nothing here touches the
+filesystem on the event loop: disk usage and database size run in a thread (NAS disks may be asleep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import platform
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from aniworldd import __version__
+from aniworldd.api import health
+from aniworldd.api.context import AppContext
+from aniworldd.events import iso_timestamp
+from aniworldd.metrics import CONTENT_TYPE, Metrics
+
+log = logging.getLogger(__name__)
+
+QUEUE_STATES = ("pending", "active", "completed", "failed")
+
+
+def _ctx_keys() -> list[web.AppKey]:
+    """The AppKey(s) create_app may store the context under (api.common's, health's), found at call time."""
+    keys = []
+    try:
+        from aniworldd.api import common
+
+        keys.append(common.CTX)
+    except (ImportError, AttributeError):  # pragma: no cover - the API module set is still growing
+        pass
+    keys.append(health.CTX)
+    return keys
+
+
+def ctx_of(app: web.Application) -> AppContext | None:
+    for key in _ctx_keys():
+        if key in app:
+            return app[key]
+    return None
+
+
+def _request_ctx(request: web.Request) -> AppContext:
+    ctx = ctx_of(request.app)
+    if ctx is None:
+        raise web.HTTPServiceUnavailable(text="daemon context missing")
+    return ctx
+
+
+def disk_usage(roots: list[str]) -> list[dict]:
+    """Free/total bytes per library root; a missing or unreadable root is reported, not raised."""
+    result = []
+    for root in roots:
+        entry: dict[str, Any] = {"root": root, "exists": Path(root).is_dir()}
+        try:
+            usage = shutil.disk_usage(root)
+        except OSError as exc:
+            entry.update(free_bytes=None, total_bytes=None, free_gb=None, error=exc.strerror or str(exc))
+        else:
+            entry.update(free_bytes=usage.free, total_bytes=usage.total, free_gb=round(usage.free / 1e9, 2))
+        result.append(entry)
+    return result
+
+
+def _queue_counts_from_db(ctx: AppContext) -> dict[str, int]:
+    """Counts straight from the table, for when the download service is not running."""
+
+    def q() -> dict[str, int]:
+        rows = ctx.store.db.select(
+            "SELECT status, COUNT(*) FROM download_queue_item WHERE deleted_at IS NULL GROUP BY status"
+        )
+        by_status = {str(status): int(n) for status, n in rows}
+        return {
+            "pending": by_status.get("pending", 0),
+            "active": by_status.get("downloading", 0),
+            "completed": by_status.get("completed", 0),
+            "failed": by_status.get("failed", 0),
+        }
+
+    return ctx.store.run_sync(q)
+
+
+async def queue_counts(ctx: AppContext) -> dict[str, Any]:
+    if ctx.queue is not None:
+        status = await ctx.queue.status()
+        stats = status.get("statistics") or {}
+        lists = {
+            "pending": "pending_queue",
+            "active": "active_downloads",
+            "completed": "completed_downloads",
+            "failed": "failed_downloads",
+        }
+        counts: dict[str, Any] = {s: int(stats.get(s, len(status.get(lists[s]) or []))) for s in QUEUE_STATES}
+        counts.update(
+            is_running=bool(status.get("is_running")),
+            is_paused=bool(status.get("is_paused")),
+            speed_mbps=stats.get("speed_mbps"),
+            source="queue",
+        )
+        return counts
+    counts = await asyncio.to_thread(_queue_counts_from_db, ctx)
+    return {**counts, "is_running": False, "is_paused": False, "speed_mbps": None, "source": "database"}
+
+
+def mqtt_state(ctx: AppContext) -> dict[str, Any]:
+    enabled = bool(ctx.config.get("mqtt", {}).get("host"))
+    connected = None
+    if ctx.mqtt is not None:
+        connected = bool(getattr(ctx.mqtt, "connected", False))
+    elif enabled:
+        connected = False
+    return {
+        "enabled": enabled,
+        "connected": connected,
+        "host": ctx.config["mqtt"]["host"],
+        "port": ctx.config["mqtt"]["port"],
+    }
+
+
+async def _scan_state(ctx: AppContext) -> dict | None:
+    if ctx.scan is None:
+        return None
+    state = ctx.scan.state()
+    if asyncio.iscoroutine(state):
+        state = await state
+    return state
+
+
+async def system_status(request: web.Request) -> web.Response:
+    ctx = _request_ctx(request)
+    uptime = ctx.uptime_s
+    started = datetime.now(UTC) - timedelta(seconds=uptime)
+    disks, db_size = await asyncio.gather(
+        asyncio.to_thread(disk_usage, list(ctx.config["library"]["roots"])),
+        asyncio.to_thread(ctx.store.size_bytes),
+    )
+    body: dict[str, Any] = {
+        "version": __version__,
+        "python": platform.python_version(),
+        "uptime_s": uptime,
+        "started_at": iso_timestamp(started),
+        "data_dir": ctx.config["data_dir"],
+        "database": {"provider": ctx.store.provider, "url": ctx.store.safe_url, "size_bytes": db_size},
+        "library": disks,
+        "queue": None,
+        "scan": None,
+        "mqtt": mqtt_state(ctx),
+    }
+    # A component that fails to answer must not take the whole status page down: report it instead.
+    try:
+        body["queue"] = await queue_counts(ctx)
+    except Exception as exc:
+        log.warning("system status: queue counts unavailable: %s", exc)
+        body["queue"] = {"error": str(exc)}
+    try:
+        body["scan"] = await _scan_state(ctx)
+    except Exception as exc:
+        log.warning("system status: scan state unavailable: %s", exc)
+        body["scan"] = {"error": str(exc)}
+    return web.json_response(body, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=str)
+
+
+def _metrics_of(ctx: AppContext) -> Metrics:
+    metrics = ctx.extras.get("metrics")
+    if metrics is None:  # an app built without the daemon (tests, tools): count from now on
+        metrics = ctx.extras["metrics"] = Metrics(ctx.bus)
+    return metrics
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ctx = _request_ctx(request)
+    m = _metrics_of(ctx)
+    if not m.queue_seen and ctx.queue is not None:
+        with contextlib.suppress(Exception):
+            m.seed_queue(await ctx.queue.status())
+    mqtt = mqtt_state(ctx)["connected"]
+    text = m.render(uptime_s=time.monotonic() - ctx.started_at, mqtt_connected=mqtt)
+    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+
+_NUM_OR_NULL = {"type": ["number", "null"]}
+STATUS_SCHEMA: dict = {
+    "type": "object",
+    "required": ["version", "uptime_s", "started_at", "database", "library", "queue", "mqtt"],
+    "properties": {
+        "version": {"type": "string"},
+        "python": {"type": "string"},
+        "uptime_s": {"type": "number"},
+        "started_at": {"type": "string", "format": "date-time"},
+        "data_dir": {"type": "string"},
+        "database": {
+            "type": "object",
+            "properties": {
+                "provider": {"type": "string", "enum": ["sqlite", "postgres"]},
+                "url": {"type": "string", "description": "without the password"},
+                "size_bytes": {"type": ["integer", "null"]},
+            },
+        },
+        "library": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "root": {"type": "string"},
+                    "exists": {"type": "boolean"},
+                    "free_bytes": {"type": ["integer", "null"]},
+                    "total_bytes": {"type": ["integer", "null"]},
+                    "free_gb": _NUM_OR_NULL,
+                    "error": {"type": "string"},
+                },
+            },
+        },
+        "queue": {
+            "type": ["object", "null"],
+            "description": "counts from the download service, or from the database when it is not running "
+            "(source); {error} when it could not answer",
+            "properties": {
+                **{s: {"type": "integer"} for s in QUEUE_STATES},
+                "is_running": {"type": "boolean"},
+                "is_paused": {"type": "boolean"},
+                "speed_mbps": _NUM_OR_NULL,
+                "source": {"type": "string", "enum": ["queue", "database"]},
+                "error": {"type": "string"},
+            },
+        },
+        "scan": {"type": ["object", "null"], "description": "ScanService.state() when the scanner runs"},
+        "mqtt": {
+            "type": "object",
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "connected": {"type": ["boolean", "null"]},
+                "host": {"type": ["string", "null"]},
+                "port": {"type": "integer"},
+            },
+        },
+    },
+}
+
+
+def _route_table() -> list:
+    """/api/system/status in the API's route table (auth, OpenAPI); empty if that table is not there."""
+    try:
+        from aniworldd.api.schemas import Route
+    except ImportError:  # pragma: no cover - an app without the route table registers it in add_routes
+        return []
+    return [
+        Route(
+            "GET",
+            "/api/system/status",
+            system_status,
+            "Version, uptime, free disk per library root, database size, queue counts, MQTT state",
+            "system",
+            responses={200: ("daemon status", STATUS_SCHEMA)},
+        )
+    ]
+
+
+#: Picked up by create_app: registered through the API's wrapper, so auth and /api/openapi.json cover it.
+ROUTES = _route_table()
+
+
+def add_routes(app: web.Application) -> None:
+    """Called by create_app: /metrics (outside the JSON API and its auth). When the app already carries its
+    AppContext, counting starts right away."""
+    ctx = ctx_of(app)
+    if ctx is not None:
+        _metrics_of(ctx)
+    if not ROUTES:
+        app.router.add_get("/api/system/status", system_status)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,574 @@
+"""The single master password, login tokens (JWT) and API keys.
+
+Why it is built this way:
+- bcrypt is slow on purpose, so every hash/check runs in a worker thread (`asyncio.to_thread`): a login must
+  never stall progress events or other requests. The password is SHA-256'd first (bcrypt_sha256 style) so
+  bcrypt's 72-byte limit never truncates or rejects a long passphrase.
+- Tokens are HS256 JWTs signed with a random secret generated on first start (0600 in the data dir). Each
+  carries a `jti` recorded as a UserSession row, so logout can revoke exactly that token, also after a restart.
+- A `pwv` (password version) claim ties tokens to the password they were issued under: `aniworldd
+  set-password` (another process) bumps the version in auth.json and every older token stops working.
+- API keys (header X-Api-Key, as in the *arr tools) are long random strings stored only as SHA-256 hashes
+  (UserSession kind=api_key): high-entropy keys need no slow hash, and lookups stay O(1).
+- Verification is on the hot path of every request, so sessions are cached in memory; this process is the
+  only one that revokes, so the cache cannot go stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import math
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import jwt
+
+from aniworldd.db import Store
+from aniworldd.db.models import utcnow
+from aniworldd.events import iso_timestamp
+from aniworldd.services.errors import BadRequest, Conflict, NotFound, ServiceError
+
+log = logging.getLogger(__name__)
+
+AUTH_FILE = "auth.json"
+SECRET_FILE = "jwt.secret"
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+API_KEY_PREFIX = "awd_"
+LOGIN = "login"
+API_KEY = "api_key"
+#: How often auth.json is re-checked for a password changed by another process (seconds).
+RELOAD_INTERVAL = 1.0
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class RateLimited(ServiceError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(message, {"retry_after": self.retry_after})
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who made a request: a login token (jti) or an API key (id)."""
+
+    kind: str  # login | api_key
+    jti: str
+    session_id: int | None
+    expires_at: datetime | None  # aware UTC; None for API keys
+    name: str | None = None
+
+
+def _prehash(password: str) -> bytes:
+    return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
+
+
+def hash_password(password: str, rounds: int = 12) -> str:
+    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def check_password(password: str, hashed: str) -> bool:
+    try:
+        return bcrypt.checkpw(_prehash(password), hashed.encode("ascii"))
+    except ValueError:  # a corrupt hash is a failed check, not a crash
+        return False
+
+
+def validate_password(password: Any) -> str:
+    if not isinstance(password, str):
+        raise BadRequest("password must be a string", {"field": "password"})
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BadRequest(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters long", {"field": "password"}
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise BadRequest(
+            f"password must be at most {MAX_PASSWORD_LENGTH} characters long", {"field": "password"}
+        )
+    if not password.strip():
+        raise BadRequest("password must not be blank", {"field": "password"})
+    return password
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Atomic write of a 0600 file: the temp file is created 0600, so the secret is never world-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _to_aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+class PasswordFile:
+    """auth.json in the data dir: {"password_hash", "scheme", "version", "updated_at"} (0600).
+
+    Usable without an event loop, so `aniworldd set-password` shares it with the daemon.
+    """
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.path = Path(data_dir) / AUTH_FILE
+        self._lock = threading.Lock()
+
+    def read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.error("cannot read %s: %s; treating the master password as not set", self.path, exc)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def mtime(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime_ns / 1e9
+        except OSError:
+            return None
+
+    def write_hash(self, password_hash: str) -> dict:
+        with self._lock:
+            previous = self.read()
+            doc = {
+                "scheme": "bcrypt-sha256",
+                "password_hash": password_hash,
+                "version": int(previous.get("version") or 0) + 1,
+                "updated_at": iso_timestamp(),
+            }
+            _write_private(self.path, json.dumps(doc, indent=2).encode("utf-8"))
+            return doc
+
+    def set_password(self, password: str, rounds: int = 12) -> dict:
+        return self.write_hash(hash_password(validate_password(password), rounds))
+
+
+def load_or_create_secret(data_dir: str | Path) -> bytes:
+    """The JWT signing secret; generated once (64 random bytes, hex) and kept 0600."""
+    path = Path(data_dir) / SECRET_FILE
+    try:
+        text = path.read_text(encoding="ascii").strip()
+        if len(text) >= 64:
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+                log.warning("%s was readable by others; permissions reset to 0600", path)
+            return text.encode("ascii")
+        log.warning("%s is too short; generating a new secret (existing tokens become invalid)", path)
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_hex(64)
+    _write_private(path, secret.encode("ascii"))
+    return secret.encode("ascii")
+
+
+class LoginRateLimiter:
+    """Sliding window of failed attempts per client address.
+
+    An attempt is counted when it starts and forgiven when it succeeds, so a burst of parallel guesses
+    cannot slip through while the slow bcrypt checks are still running.
+    """
+
+    MAX_CLIENTS = 10_000
+
+    def __init__(self, attempts: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.attempts = attempts
+        self.window = window
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = {}
+
+    def _prune(self, client: str, now: float) -> deque[float]:
+        q = self._failures.get(client)
+        if q is None:
+            if len(self._failures) >= self.MAX_CLIENTS:
+                self._evict(now)
+            q = self._failures[client] = deque()
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def _evict(self, now: float) -> None:
+        for name in [c for c, q in self._failures.items() if not q or q[-1] <= now - self.window]:
+            del self._failures[name]
+        while len(self._failures) >= self.MAX_CLIENTS:  # all recent: forget the oldest client
+            del self._failures[next(iter(self._failures))]
+
+    def retry_after(self, client: str) -> float | None:
+        now = self.clock()
+        q = self._prune(client, now)
+        if len(q) >= self.attempts:
+            return q[0] + self.window - now
+        return None
+
+    def begin(self, client: str) -> float:
+        """Count an attempt; raise RateLimited when the client is over the limit."""
+        wait = self.retry_after(client)
+        if wait is not None:
+            raise RateLimited("too many failed login attempts; try again later", wait)
+        stamp = self.clock()
+        self._failures[client].append(stamp)
+        return stamp
+
+    def succeed(self, client: str, stamp: float) -> None:
+        q = self._failures.get(client)
+        if q is not None:
+            try:
+                q.remove(stamp)
+            except ValueError:
+                pass
+            if not q:
+                del self._failures[client]
+
+
+@dataclass(slots=True)
+class _CachedSession:
+    session_id: int
+    kind: str
+    revoked: bool
+    expires_at: datetime | None
+    name: str | None
+    last_used: float = 0.0
+
+
+class AuthService:
+    def __init__(
+        self,
+        store: Store,
+        data_dir: str | Path,
+        token_ttl: float = 86400.0,
+        login_attempts: int = 5,
+        login_window: float = 300.0,
+        api_keys_enabled: bool = True,
+        bcrypt_rounds: int = 12,
+    ) -> None:
+        self.store = store
+        self.data_dir = Path(data_dir)
+        self.token_ttl = float(token_ttl)
+        self.api_keys_enabled = api_keys_enabled
+        self.bcrypt_rounds = bcrypt_rounds
+        self.passwords = PasswordFile(self.data_dir)
+        self.limiter = LoginRateLimiter(login_attempts, login_window)
+        self._secret = load_or_create_secret(self.data_dir)
+        self._state: dict = self.passwords.read()
+        self._state_mtime = self.passwords.mtime()
+        self._state_checked = time.monotonic()
+        self._sessions: dict[str, _CachedSession] = {}
+        self._setup_lock = asyncio.Lock()
+        self.reload_interval = RELOAD_INTERVAL
+        self._tasks: set[asyncio.Task] = set()
+
+    @classmethod
+    def from_config(cls, store: Store, config: dict, **kwargs: Any) -> AuthService:
+        auth = config["auth"]
+        return cls(
+            store,
+            config["data_dir"],
+            token_ttl=auth["token_ttl"],
+            login_attempts=auth["login_rate_limit"]["attempts"],
+            login_window=auth["login_rate_limit"]["window"],
+            api_keys_enabled=auth["api_keys_enabled"],
+            **kwargs,
+        )
+
+    # --- password state -------------------------------------------------------------------------------
+
+    def _password_state(self) -> dict:
+        """auth.json, re-read when another process (set-password) changed it; checked at most once a second."""
+        now = time.monotonic()
+        if now - self._state_checked >= self.reload_interval:
+            self._state_checked = now
+            mtime = self.passwords.mtime()
+            if mtime != self._state_mtime:
+                self._state_mtime = mtime
+                self._state = self.passwords.read()
+        return self._state
+
+    def _reload_password_state(self) -> None:
+        self._state_mtime = self.passwords.mtime()
+        self._state_checked = time.monotonic()
+        self._state = self.passwords.read()
+
+    def is_configured(self) -> bool:
+        return bool(self._password_state().get("password_hash"))
+
+    @property
+    def password_version(self) -> int:
+        return int(self._password_state().get("version") or 0)
+
+    async def bootstrap(self, initial_password: str | None) -> bool:
+        """First start: take the password from ANIWORLDD_MASTER_PASSWORD when none is set. True if set."""
+        if not initial_password:
+            return False
+        if self.is_configured():
+            log.info("ANIWORLDD_MASTER_PASSWORD ignored: a master password is already set")
+            return False
+        await self._set_password(initial_password)
+        log.info("master password set from ANIWORLDD_MASTER_PASSWORD")
+        return True
+
+    async def _set_password(self, password: str) -> None:
+        validate_password(password)
+        hashed = await asyncio.to_thread(hash_password, password, self.bcrypt_rounds)
+        await asyncio.to_thread(self.passwords.write_hash, hashed)
+        self._reload_password_state()
+
+    async def setup(self, password: str, client: str | None = None) -> dict:
+        """POST /api/auth/setup: only while no password is set; logs the caller in right away."""
+        validate_password(password)
+        async with self._setup_lock:
+            self._reload_password_state()
+            if self.is_configured():
+                raise Conflict("a master password is already set", code="already_configured")
+            await self._set_password(password)
+        return await self._issue_token(client)
+
+    # --- login / logout / verify ----------------------------------------------------------------------
+
+    async def login(self, password: str, client: str = "unknown") -> dict:
+        if not self.is_configured():
+            raise Conflict("no master password is set yet; use POST /api/auth/setup", code="setup_required")
+        stamp = self.limiter.begin(client)
+        hashed = self._password_state().get("password_hash", "")
+        ok = await asyncio.to_thread(check_password, password if isinstance(password, str) else "", hashed)
+        if not ok:
+            log.warning("failed login from %s", client)
+            raise Unauthorized("wrong password", code="invalid_credentials")
+        self.limiter.succeed(client, stamp)
+        return await self._issue_token(client)
+
+    async def _issue_token(self, client: str | None) -> dict:
+        now = datetime.now(UTC).replace(microsecond=0)
+        expires = now + timedelta(seconds=self.token_ttl)
+        jti = secrets.token_urlsafe(18)
+        claims = {
+            "sub": "admin",
+            "jti": jti,
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "pwv": self.password_version,
+        }
+        token = jwt.encode(claims, self._secret, algorithm="HS256")
+        naive_exp = expires.replace(tzinfo=None)
+
+        def create() -> int:
+            self._purge_expired()
+            row = self.store.e.UserSession(
+                jti=jti, kind=LOGIN, client=(client or "")[:200], expires_at=naive_exp
+            )
+            row.flush()
+            return row.id
+
+        session_id = await self.store.run(create)
+        self._sessions[jti] = _CachedSession(session_id, LOGIN, False, expires, None)
+        return {"access_token": token, "token_type": "bearer", "expires_at": iso_timestamp(expires)}
+
+    def _purge_expired(self) -> None:
+        """Runs inside a db_session: forget login sessions that expired more than a day ago."""
+        cutoff = utcnow() - timedelta(days=1)
+        self.store.e.UserSession.select(
+            lambda s: s.kind == LOGIN and s.expires_at is not None and s.expires_at < cutoff
+        ).delete(bulk=True)
+
+    async def _session(self, jti: str) -> _CachedSession | None:
+        cached = self._sessions.get(jti)
+        if cached is not None:
+            return cached
+
+        def load() -> tuple | None:
+            row = self.store.e.UserSession.get(jti=jti)
+            if row is None:
+                return None
+            return row.id, row.kind, row.revoked, row.expires_at, row.client
+
+        found = await self.store.run(load)
+        if found is None:
+            return None
+        if len(self._sessions) > 50_000:
+            self._sessions.clear()
+        cached = _CachedSession(found[0], found[1], found[2], _to_aware(found[3]), found[4])
+        self._sessions[jti] = cached
+        return cached
+
+    async def verify_token(self, token: str) -> Identity:
+        """Signature, expiry, password version and revocation; raises Unauthorized with the reason."""
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"require": ["exp", "iat", "jti"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token expired", code="token_expired") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("invalid token", code="invalid_token") from None
+        if claims.get("pwv") != self.password_version:
+            raise Unauthorized("token was issued before the password changed", code="token_revoked")
+        jti = str(claims["jti"])
+        session = await self._session(jti)
+        if session is None or session.kind != LOGIN:
+            raise Unauthorized("unknown session", code="invalid_token")
+        if session.revoked:
+            raise Unauthorized("token revoked (logged out)", code="token_revoked")
+        expires = session.expires_at or datetime.fromtimestamp(claims["exp"], UTC)
+        if expires <= datetime.now(UTC):
+            raise Unauthorized("token expired", code="token_expired")
+        return Identity(LOGIN, jti, session.session_id, expires)
+
+    async def logout(self, identity: Identity) -> None:
+        if identity.kind != LOGIN:
+            raise BadRequest("logout ends a login session; revoke API keys under /api/auth/api-keys")
+        await self._revoke(identity.jti)
+
+    async def _revoke(self, jti: str) -> bool:
+        def revoke() -> bool:
+            row = self.store.e.UserSession.get(jti=jti)
+            if row is None or row.revoked:
+                return False
+            row.revoked = True
+            row.revoked_at = utcnow()
+            return True
+
+        changed = await self.store.run(revoke)
+        cached = self._sessions.get(jti)
+        if cached is not None:
+            cached.revoked = True
+        return changed
+
+    # --- API keys -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _api_key_jti(key: str) -> str:
+        return "ak:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+    def _require_api_keys(self) -> None:
+        if not self.api_keys_enabled:
+            raise Forbidden("API keys are disabled (auth.api_keys_enabled)", code="api_keys_disabled")
+
+    async def verify_api_key(self, key: str) -> Identity:
+        self._require_api_keys()
+        if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
+            raise Unauthorized("invalid API key", code="invalid_api_key")
+        jti = self._api_key_jti(key)
+        session = await self._session(jti)
+        if session is None or session.kind != API_KEY or session.revoked:
+            raise Unauthorized("invalid API key", code="invalid_api_key")
+        now = time.monotonic()
+        if now - session.last_used >= 60:  # last_used_at is informative; write it at most once a minute
+            session.last_used = now
+            self._spawn(self._touch(session.session_id))
+        return Identity(API_KEY, jti, session.session_id, None, session.name)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _touch(self, session_id: int) -> None:
+        def touch() -> None:
+            row = self.store.e.UserSession.get(id=session_id)
+            if row is not None:
+                row.last_used_at = utcnow()
+
+        try:
+            await self.store.run(touch)
+        except Exception:  # informative only; never fail a request over it
+            log.debug("could not record API key use", exc_info=True)
+
+    async def create_api_key(self, name: str) -> dict:
+        self._require_api_keys()
+        key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        jti = self._api_key_jti(key)
+
+        def create() -> dict:
+            row = self.store.e.UserSession(jti=jti, kind=API_KEY, client=name)
+            row.flush()
+            return self._api_key_dict(row)
+
+        info = await self.store.run(create)
+        return {**info, "key": key}
+
+    @staticmethod
+    def _api_key_dict(row: Any) -> dict:
+        return {
+            "id": row.id,
+            "name": row.client or "",
+            "created_at": iso_timestamp(_to_aware(row.created_at)),
+            "last_used_at": iso_timestamp(_to_aware(row.last_used_at)) if row.last_used_at else None,
+        }
+
+    async def list_api_keys(self) -> list[dict]:
+        self._require_api_keys()
+
+        def q() -> list[dict]:
+            rows = self.store.e.UserSession.select(lambda s: s.kind == API_KEY and not s.revoked).order_by(
+                lambda s: s.id
+            )
+            return [self._api_key_dict(r) for r in rows]
+
+        return await self.store.run(q)
+
+    async def revoke_api_key(self, key_id: int) -> None:
+        self._require_api_keys()
+
+        def q() -> str | None:
+            row = self.store.e.UserSession.get(id=key_id)
+            if row is None or row.kind != API_KEY or row.revoked:
+                return None
+            row.revoked = True
+            row.revoked_at = utcnow()
+            return row.jti
+
+        jti = await self.store.run(q)
+        if jti is None:
+            raise NotFound(f"no API key with id {key_id}", {"id": key_id})
+        cached = self._sessions.get(jti)
+        if cached is not None:
+            cached.revoked = True
+
+    # --- status ---------------------------------------------------------------------------------------
+
+    def status(self, identity: Identity | None) -> dict:
+        return {
+            "configured": self.is_configured(),
+            "authenticated": identity is not None,
+            "method": None if identity is None else ("bearer" if identity.kind == LOGIN else "api_key"),
+            "expires_at": iso_timestamp(identity.expires_at) if identity and identity.expires_at else None,
+            "api_keys_enabled": self.api_keys_enabled,
+        }
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,1098 @@
+"""The download queue: persistent items, a few workers, yt-dlp children, files that appear only when whole.
+
+Every item lives in the DownloadQueueItem table, so a restart (or a `kill -9`) loses nothing: items that
+were downloading go back to pending and resume from their partial file in the temp dir. Workers take
+items by priority (high, normal, low), then first in, first out, at most `downloads.max_concurrent` at once.
+
+One attempt of an item walks the episode's offers in preference order (SourceFinder: language, then
+hoster); a hoster that fails leads to the next one. When none works, the attempt failed: the item goes
+back to pending with exponential backoff until `downloads.max_retries` failed attempts, then `failed`,
+always with the reason of the last failure. A full disk fails the item at once (retrying would only fill
+the disk again) and its partial file is removed.
+
+Finished files are moved into the library with an atomic rename; the destination is written to the item
+before the rename so a crash in between is finished on the next start instead of downloading again.
+
+Control semantics (documented choices):
+- start: take items; also resumes a paused queue.   stop: nothing new starts; active downloads are
+  killed and go back to pending with their partial data kept.
+- pause: active yt-dlp process groups get SIGSTOP (partial data stays, the worker slot stays taken) and
+  nothing new starts; resume sends SIGCONT. Pause is not persisted: after a restart
+  `downloads.autostart` decides.
+- remove: cancels the item if active, deletes its temp files, hides the row (status cancelled).
+- attempts counts failed attempts; stop, pause, crashes and restarts do not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pony.orm import desc, flush
+
+from aniworldd.config import LANGUAGE_CODES
+from aniworldd.core.markers import read_marker, write_marker
+from aniworldd.core.naming import build_episode_path
+from aniworldd.core.validators import safe_join, sanitize_filename, validate_series_key
+from aniworldd.db import Store
+from aniworldd.db.models import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    COMPLETED,
+    DOWNLOADING,
+    FAILED,
+    PENDING,
+    PRIORITY_RANK,
+    utcnow,
+)
+from aniworldd.db.services import queue_item_to_dict
+from aniworldd.download import files
+from aniworldd.download.progress import Progress
+from aniworldd.download.ytdlp import (
+    CANCELLED as DL_CANCELLED,
+)
+from aniworldd.download.ytdlp import (
+    DISK_FULL,
+    NO_SPACE_REASON,
+    DownloadError,
+    DownloadResult,
+    YtDlpRunner,
+    kill_stale_processes,
+    wait_gone,
+)
+from aniworldd.events import DOWNLOAD_COMPLETE, DOWNLOAD_FAILED, DOWNLOAD_PROGRESS, QUEUE_STATUS, EventBus
+from aniworldd.services.errors import BadRequest, Conflict, NotFound, ServiceError
+
+log = logging.getLogger(__name__)
+
+#: download_progress events per item are at least this far apart (at most 2/s).
+PROGRESS_EVENT_INTERVAL = 0.5
+#: Progress is written to the database at most this often per item (status after a restart).
+PROGRESS_DB_INTERVAL = 1.0
+#: Longest automatic retry delay, whatever retry_backoff and the attempt count say.
+MAX_BACKOFF = 24 * 3600.0
+HISTORY = 50
+_MIB = 1024 * 1024
+
+
+class _ItemFailed(Exception):
+    def __init__(self, reason: str, retry: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+
+@dataclass
+class _Active:
+    """An item a worker is on right now; the live numbers overlay the database row in status()."""
+
+    item_id: int
+    key: str = ""
+    folder: str | None = None
+    season: int = 0
+    episode: int = 0
+    language: str | None = None
+    hoster: str | None = None
+    task: asyncio.Task | None = None
+    proc: Any = None  # download.ytdlp.DownloadProcess while yt-dlp runs
+    finalizing: bool = False
+    percent: float = 0.0
+    downloaded_bytes: int = 0
+    total_bytes: int | None = None
+    speed: float | None = None
+    eta: float | None = None
+    last_event: float = 0.0
+    last_db: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def _episode_pairs(episodes: Any) -> list[tuple[int, int]]:
+    """[(season, episode)] from tuples or {season, episode} dicts; BadRequest for anything else."""
+    if not isinstance(episodes, list | tuple) or not episodes:
+        raise BadRequest("episodes must be a non-empty list of {season, episode}")
+    pairs: list[tuple[int, int]] = []
+    for i, ep in enumerate(episodes):
+        if isinstance(ep, dict):
+            season, number = ep.get("season"), ep.get("episode")
+        elif isinstance(ep, list | tuple) and len(ep) == 2:
+            season, number = ep
+        else:
+            raise BadRequest(f"episodes[{i}]: expected {{season, episode}}", {"index": i})
+        if isinstance(season, bool) or isinstance(number, bool):
+            raise BadRequest(f"episodes[{i}]: season and episode must be integers", {"index": i})
+        if not isinstance(season, int) or not isinstance(number, int) or season < 0 or number < 1:
+            raise BadRequest(
+                f"episodes[{i}]: season must be an integer >= 0 and episode an integer >= 1", {"index": i}
+            )
+        if (season, number) not in pairs:
+            pairs.append((season, number))
+    return pairs
+
+
+def _label(season: int, episode: int) -> str:
+    return f"S{season:02d}E{episode:03d}"
+
+
+def default_folder(name: str, year: int | None) -> str:
+    """Folder for a series that has none on disk yet: `Name (Year)` like the seed's libraries."""
+    text = f"{name} ({year})" if year else name
+    return sanitize_filename(text)
+
+
+class DownloadService:
+    """Persistent download queue with workers running yt-dlp (see module docstring for the semantics)."""
+
+    def __init__(
+        self,
+        config: dict,
+        store: Store,
+        bus: EventBus,
+        finder: Any = None,
+        runner: YtDlpRunner | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.bus = bus
+        #: providers.sources.SourceFinder (or anything with the same `candidates()`); settable later.
+        self.finder = finder
+        dl = config["downloads"]
+        self.runner = runner or YtDlpRunner.from_config(dl)
+        self.temp_dir = Path(dl["temp_dir"])
+        self.max_concurrent = int(dl["max_concurrent"])
+        self.max_retries = int(dl["max_retries"])
+        self.retry_backoff = float(dl["retry_backoff"])
+        self.min_free_bytes = int(float(dl["min_free_gb"]) * 1024**3)
+        self.languages = list(dl["language"])
+        self.roots = [str(r) for r in config["library"]["roots"]]
+        self._running = False
+        self._paused = False
+        self._active: dict[int, _Active] = {}
+        self._wake = asyncio.Event()
+        self._dispatcher: asyncio.Task | None = None
+        self._recovered = False
+        self._recover_lock = asyncio.Lock()
+        self._control = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()
+        self._status_pending = False
+        self._closed = False
+
+    # -- public API ------------------------------------------------------------------------------
+
+    async def add(
+        self,
+        key: str,
+        episodes: Any,
+        priority: str = "normal",
+        language: str | None = None,
+        replaces: str | None = None,
+    ) -> list[dict]:
+        """Queue episodes of a series; all or nothing (409 on a duplicate, 404 on unknown key/episode).
+
+        `language` pins the language (else the `downloads.language` preference decides at download
+        time). An episode already in the library is only queued as a language upgrade: a different
+        `language`, and the old file (`replaces`, default its current path) is removed once the new
+        one is in place.
+        """
+        await self._ensure_recovered()
+        try:
+            key = validate_series_key(key)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        pairs = _episode_pairs(episodes)
+        if priority not in PRIORITY_RANK:
+            raise BadRequest(f"priority must be one of {', '.join(PRIORITY_RANK)}")
+        if language is not None and language not in LANGUAGE_CODES:
+            raise BadRequest(f"language must be one of {', '.join(LANGUAGE_CODES)}")
+        replaces_path = self._check_replaces(replaces) if replaces else None
+
+        def q() -> list[dict]:
+            e = self.store.e
+            series = e.AnimeSeries.get(key=key)
+            if series is None or series.deleted_at is not None:
+                raise NotFound(f"unknown series {key!r}", {"key": key})
+            plan = []
+            for season, number in pairs:
+                ep = e.Episode.get(series=series, season=season, number=number)
+                if ep is None:
+                    raise NotFound(
+                        f"{key} has no episode {_label(season, number)}",
+                        {"key": key, "season": season, "episode": number},
+                    )
+                offered = list(ep.languages or [])
+                if language and offered and language not in offered:
+                    raise BadRequest(
+                        f"{key} {_label(season, number)} is not offered in {language} "
+                        f"(offered: {', '.join(offered)})",
+                        {"key": key, "season": season, "episode": number, "offered": offered},
+                    )
+                dup = self._open_item(series, season, number)
+                if dup is not None and (language is None or dup.language is None or dup.language == language):
+                    raise Conflict(
+                        f"{key} {_label(season, number)} is already in the queue ({dup.status})",
+                        {"key": key, "season": season, "episode": number, "item_id": dup.id},
+                    )
+                old = replaces_path
+                on_disk = ep.on_disk_path if ep.on_disk_path and Path(ep.on_disk_path).is_file() else None
+                if on_disk and old is None:
+                    if language is None or language == ep.on_disk_language:
+                        raise Conflict(
+                            f"{key} {_label(season, number)} is already in the library ({on_disk})",
+                            {"key": key, "season": season, "episode": number, "path": on_disk},
+                        )
+                    old = on_disk
+                plan.append((season, number, old))
+            items = [
+                e.DownloadQueueItem(
+                    series=series,
+                    season=season,
+                    episode=number,
+                    language=language,
+                    priority=priority,
+                    priority_rank=PRIORITY_RANK[priority],
+                    status=PENDING,
+                    replaces_path=old,
+                )
+                for season, number, old in plan
+            ]
+            flush()  # so the new rows have ids
+            return [queue_item_to_dict(i) for i in items]
+
+        created = await self.store.run(q)
+        log.info("queued %d item(s) of %s", len(created), key)
+        self._wake.set()
+        self._notify()
+        return created
+
+    def _open_item(self, series: Any, season: int, number: int) -> Any:
+        """The pending or downloading item of an episode, if any (DB thread)."""
+        return self.store.e.DownloadQueueItem.select(
+            lambda i: (
+                i.series == series
+                and i.season == season
+                and i.episode == number
+                and i.status in ACTIVE_STATUSES
+                and i.deleted_at is None
+            )
+        ).first()
+
+    async def start(self) -> None:
+        """Begin taking items (and resume a paused queue)."""
+        await self._ensure_recovered()
+        async with self._control:
+            self._running = True
+            if self._paused:
+                self._set_paused(False)
+            if self._dispatcher is None or self._dispatcher.done():
+                self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="download-dispatcher")
+        self._wake.set()
+        self._notify()
+
+    async def stop(self) -> None:
+        """Start nothing new; active downloads are killed and go back to pending (partial data kept)."""
+        await self._ensure_recovered()
+        async with self._control:
+            self._running = False
+            self._paused = False
+            ids = list(self._active)
+            await self._cancel_items(ids)
+            if ids:
+                await self.store.run(self._requeue, ids)
+        self._notify()
+
+    async def pause(self) -> None:
+        """Suspend active downloads (SIGSTOP; partial data kept) and start nothing new."""
+        await self._ensure_recovered()
+        async with self._control:
+            self._set_paused(True)
+        self._notify()
+
+    async def resume(self) -> None:
+        await self._ensure_recovered()
+        async with self._control:
+            self._set_paused(False)
+        self._wake.set()
+        self._notify()
+
+    async def retry(self, item_ids: list[int] | None = None) -> list[dict]:
+        """Failed items (all, or the given ids) back to pending now; attempts are kept.
+
+        A pending item waiting for its backoff is made due at once.
+        """
+        await self._ensure_recovered()
+        if item_ids is not None:
+            if not isinstance(item_ids, list | tuple) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in item_ids
+            ):
+                raise BadRequest("item_ids must be a list of integers")
+
+        def q() -> list[dict]:
+            e = self.store.e
+            if item_ids is None:
+                rows = list(e.DownloadQueueItem.select(lambda i: i.status == FAILED and i.deleted_at is None))
+                rows += list(
+                    e.DownloadQueueItem.select(
+                        lambda i: (
+                            i.status == PENDING and i.deleted_at is None and i.next_attempt_at is not None
+                        )
+                    )
+                )
+            else:
+                rows = []
+                for item_id in item_ids:
+                    row = e.DownloadQueueItem.get(id=item_id)
+                    if row is None or row.deleted_at is not None:
+                        raise NotFound(f"no queue item {item_id}", {"item_id": item_id})
+                    rows.append(row)
+            out = []
+            for row in rows:
+                if row.status == FAILED or (row.status == PENDING and row.next_attempt_at is not None):
+                    row.status = PENDING
+                    row.next_attempt_at = None
+                    out.append(queue_item_to_dict(row))
+            return out
+
+        retried = await self.store.run(q)
+        self._wake.set()
+        self._notify()
+        return retried
+
+    async def remove(self, item_id: int) -> dict:
+        """Cancel (if active) and forget one item; its temp files are deleted. 404 when unknown."""
+        await self._ensure_recovered()
+        if not isinstance(item_id, int) or isinstance(item_id, bool):
+            raise BadRequest("item id must be an integer")
+
+        def exists() -> bool:
+            row = self.store.e.DownloadQueueItem.get(id=item_id)
+            return row is not None and row.deleted_at is None
+
+        if not await self.store.run(exists):
+            raise NotFound(f"no queue item {item_id}", {"item_id": item_id})
+        async with self._control:
+            await self._cancel_items([item_id])
+
+            def q() -> dict:
+                row = self.store.e.DownloadQueueItem[item_id]
+                if row.status in ACTIVE_STATUSES:
+                    row.status = CANCELLED
+                row.deleted_at = utcnow()
+                row.speed = row.eta = None
+                return queue_item_to_dict(row)
+
+            removed = await self.store.run(q)
+            await asyncio.to_thread(files.remove_files, files.item_files(self.temp_dir, item_id))
+        self._wake.set()
+        self._notify()
+        return removed
+
+    async def clear_completed(self) -> int:
+        """Hide every completed item from the lists; returns how many."""
+        await self._ensure_recovered()
+
+        def q() -> int:
+            rows = self.store.e.DownloadQueueItem.select(
+                lambda i: i.status == COMPLETED and i.deleted_at is None
+            )
+            now = utcnow()
+            n = 0
+            for row in rows:
+                row.deleted_at = now
+                n += 1
+            return n
+
+        n = await self.store.run(q)
+        self._notify()
+        return n
+
+    async def items(self, status: str | None = None) -> list[dict]:
+        """Queue items (not removed), pending in queue order; `status` filters."""
+        await self._ensure_recovered()
+
+        def q() -> list[dict]:
+            e = self.store.e
+            rows = e.DownloadQueueItem.select(lambda i: i.deleted_at is None)
+            if status is not None:
+                rows = rows.filter(lambda i: i.status == status)
+            rows = rows.order_by(lambda i: (i.priority_rank, i.id))
+            return [queue_item_to_dict(r) for r in rows]
+
+        if status is not None and status not in (PENDING, DOWNLOADING, COMPLETED, FAILED, CANCELLED):
+            raise BadRequest(f"unknown status {status!r}")
+        return [self._overlay(d) for d in await self.store.run(q)]
+
+    async def get(self, item_id: int) -> dict:
+        def q() -> dict | None:
+            row = self.store.e.DownloadQueueItem.get(id=item_id)
+            return queue_item_to_dict(row) if row is not None and row.deleted_at is None else None
+
+        found = await self.store.run(q)
+        if found is None:
+            raise NotFound(f"no queue item {item_id}", {"item_id": item_id})
+        return self._overlay(found)
+
+    async def status(self) -> dict:
+        """The seed's QueueStatus plus statistics (counts and total speed in MB/s)."""
+        await self._ensure_recovered()
+
+        def q() -> dict:
+            e = self.store.e
+            live = e.DownloadQueueItem.select(lambda i: i.deleted_at is None)
+            active = live.filter(lambda i: i.status == DOWNLOADING).order_by(lambda i: i.id)
+            pending = live.filter(lambda i: i.status == PENDING).order_by(lambda i: (i.priority_rank, i.id))
+            item = e.DownloadQueueItem
+            done = live.filter(lambda i: i.status == COMPLETED).order_by(
+                desc(item.completed_at), desc(item.id)
+            )
+            failed = live.filter(lambda i: i.status == FAILED).order_by(desc(item.updated_at), desc(item.id))
+            return {
+                "active": [queue_item_to_dict(i) for i in active],
+                "pending": [queue_item_to_dict(i) for i in pending],
+                "completed": [queue_item_to_dict(i) for i in done.limit(HISTORY)],
+                "failed": [queue_item_to_dict(i) for i in failed.limit(HISTORY)],
+                "counts": {
+                    "completed": done.count(),
+                    "failed": failed.count(),
+                },
+            }
+
+        data = await self.store.run(q)
+        active = [self._overlay(d) for d in data["active"]]
+        speed = sum(a.speed or 0.0 for a in self._active.values() if a.proc is not None and not self._paused)
+        return {
+            "is_running": self._running,
+            "is_paused": self._paused,
+            "active_downloads": active,
+            "pending_queue": data["pending"],
+            "completed_downloads": data["completed"],
+            "failed_downloads": data["failed"],
+            "statistics": {
+                "pending": len(data["pending"]),
+                "active": len(active),
+                "completed": data["counts"]["completed"],
+                "failed": data["counts"]["failed"],
+                "speed_mbps": round(speed / _MIB, 3),
+            },
+        }
+
+    async def close(self) -> None:
+        """Stop workers for shutdown: active items go back to pending, partial files stay for the restart."""
+        self._closed = True
+        async with self._control:
+            if self._dispatcher is not None:
+                self._dispatcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._dispatcher
+                self._dispatcher = None
+            ids = list(self._active)
+            await self._cancel_items(ids)
+            if ids:
+                await self.store.run(self._requeue, ids)
+        for task in list(self._background):
+            with contextlib.suppress(Exception):
+                await task
+
+    @property
+    def is_running(self) -> bool:
+        return self._running
+
+    @property
+    def is_paused(self) -> bool:
+        return self._paused
+
+    # -- recovery --------------------------------------------------------------------------------
+
+    async def _ensure_recovered(self) -> None:
+        if self._recovered:
+            return
+        async with self._recover_lock:
+            if self._recovered:
+                return
+            await self._recover()
+            self._recovered = True
+
+    async def _recover(self) -> None:
+        """After a restart: kill downloads a dead daemon left running, requeue interrupted items,
+        delete staging files in the library and temp files nobody owns."""
+        killed = await asyncio.to_thread(kill_stale_processes, self.temp_dir)
+        if killed:
+            await wait_gone(killed)
+
+        def q() -> tuple[int, list[str], set[int]]:
+            e = self.store.e
+            interrupted = list(e.DownloadQueueItem.select(lambda i: i.status == DOWNLOADING))
+            for row in interrupted:
+                row.status = PENDING
+                row.speed = row.eta = None
+            staging = [
+                str(files.staging_path(Path(row.final_path)))
+                for row in e.DownloadQueueItem.select(lambda i: i.final_path is not None)
+                if row.final_path
+            ]
+            keep = {
+                row.id
+                for row in e.DownloadQueueItem.select(
+                    lambda i: i.deleted_at is None and i.status in (PENDING, DOWNLOADING, FAILED)
+                )
+            }
+            return len(interrupted), staging, keep
+
+        requeued, staging, keep = await self.store.run(q)
+
+        def clean() -> int:
+            removed = files.remove_files([Path(p) for p in staging if Path(p).exists()])
+            if self.temp_dir.is_dir():
+                for p in self.temp_dir.iterdir():
+                    if not p.name.startswith(files.TEMP_PREFIX):
+                        continue
+                    owner = p.name[len(files.TEMP_PREFIX) :].split("-", 1)[0]
+                    if not owner.isdigit() or int(owner) not in keep:
+                        removed += files.remove_files([p])
+            return removed
+
+        removed = await asyncio.to_thread(clean)
+        if requeued or removed or killed:
+            log.info(
+                "queue recovery: %d interrupted item(s) back to pending, %d leftover file(s) removed",
+                requeued,
+                removed,
+            )
+
+    # -- dispatcher ------------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            delay: float | None = None
+            if self._running and not self._paused:
+                free = self.max_concurrent - len(self._active)
+                if free > 0:
+                    try:
+                        ready, delay = await self.store.run(self._next_items, free, set(self._active))
+                    except Exception:
+                        log.exception("queue dispatcher could not read the queue")
+                        ready, delay = [], 5.0
+                    if self._running and not self._paused:
+                        for item_id in ready:
+                            self._launch(item_id)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    def _next_items(self, limit: int, busy: set[int]) -> tuple[list[int], float | None]:
+        """Ids of the next due pending items and the seconds until a backing-off one is due."""
+        e = self.store.e
+        now = utcnow()
+        rows = e.DownloadQueueItem.select(lambda i: i.status == PENDING and i.deleted_at is None).order_by(
+            lambda i: (i.priority_rank, i.id)
+        )
+        ready: list[int] = []
+        soonest: float | None = None
+        for row in rows:
+            if row.id in busy or row.series.deleted_at is not None:
+                continue
+            if row.next_attempt_at is not None and row.next_attempt_at > now:
+                wait = (row.next_attempt_at - now).total_seconds()
+                soonest = wait if soonest is None else min(soonest, wait)
+                continue
+            ready.append(row.id)
+            if len(ready) >= limit:
+                break
+        return ready, (max(0.05, soonest) if soonest is not None else None)
+
+    def _launch(self, item_id: int) -> None:
+        a = _Active(item_id=item_id)
+        self._active[item_id] = a
+        a.task = asyncio.create_task(self._work(a), name=f"download-{item_id}")
+
+    async def _cancel_items(self, ids: list[int]) -> None:
+        """Cancel workers (killing yt-dlp); an item being moved into the library is let finish."""
+        waits = []
+        for item_id in ids:
+            a = self._active.get(item_id)
+            if a is None or a.task is None:
+                continue
+            if a.proc is not None:
+                a.proc.resume()  # a stopped group must run to die cleanly from our kill
+            if not a.finalizing:
+                a.task.cancel()
+            waits.append(a.task)
+        if waits:
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    def _requeue(self, ids: list[int]) -> None:
+        for item_id in ids:
+            row = self.store.e.DownloadQueueItem.get(id=item_id)
+            if row is not None and row.status == DOWNLOADING:
+                row.status = PENDING
+                row.speed = row.eta = None
+
+    def _set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        for a in self._active.values():
+            if a.proc is not None:
+                a.proc.pause() if paused else a.proc.resume()
+            if paused:
+                a.speed = 0.0
+                a.eta = None
+
+    # -- one item --------------------------------------------------------------------------------
+
+    def _begin(self, item_id: int) -> dict | None:
+        e = self.store.e
+        row = e.DownloadQueueItem.get(id=item_id)
+        if row is None or row.deleted_at is not None or row.status != PENDING:
+            return None
+        s = row.series
+        ep = e.Episode.get(series=s, season=row.season, number=row.episode)
+        row.status = DOWNLOADING
+        row.started_at = utcnow()
+        row.next_attempt_at = None
+        row.speed = row.eta = None
+        return {
+            "id": row.id,
+            "key": s.key,
+            "site": s.site,
+            "name": s.name,
+            "folder": s.folder or default_folder(s.name, s.year),
+            "has_folder": bool(s.folder),
+            "root": s.root,
+            "link": s.link,
+            "season": row.season,
+            "episode": row.episode,
+            "language": row.language,
+            "replaces_path": row.replaces_path,
+            "temp_path": row.temp_path,
+            "final_path": row.final_path,
+            "attempts": row.attempts,
+            "downloaded_bytes": row.downloaded_bytes,
+            "total_bytes": row.total_bytes,
+            "title": (ep.title or ep.title_en or "") if ep is not None else "",
+            "on_disk_language": ep.on_disk_language if ep is not None else None,
+        }
+
+    async def _work(self, a: _Active) -> None:
+        info: dict | None = None
+        try:
+            info = await self.store.run(self._begin, a.item_id)
+            if info is None:
+                return
+            a.key, a.folder = info["key"], info["folder"]
+            a.season, a.episode, a.language = info["season"], info["episode"], info["language"]
+            a.downloaded_bytes, a.total_bytes = info["downloaded_bytes"] or 0, info["total_bytes"]
+            self._notify()
+            await self._download(a, info)
+        except _ItemFailed as exc:
+            await self._fail(a, info, exc.reason, exc.retry)
+        except asyncio.CancelledError:
+            raise
+        except ServiceError as exc:
+            await self._fail(a, info, exc.message, True)
+        except Exception as exc:  # provider down, NoSourceError, naming problem: retry later with the reason
+            reason = str(exc) or exc.__class__.__name__
+            if not _is_expected(exc):
+                log.exception("download of item %s failed unexpectedly", a.item_id)
+            await self._fail(a, info, reason, True)
+        finally:
+            self._active.pop(a.item_id, None)
+            self._wake.set()
+            self._notify()
+
+    async def _download(self, a: _Active, info: dict) -> None:
+        # A previous run got as far as the finished file: only the move / bookkeeping is missing.
+        leftover = await asyncio.to_thread(_leftover, info)
+        if leftover is not None:
+            stage, path, size = leftover
+            if stage == "move":
+                await self._finalize(a, info, DownloadResult(path, size), info["language"])
+            else:
+                await self._complete(a, info, path, size, info["language"])
+            return
+        await self._check_free_space(self.temp_dir)
+        if self.finder is None:
+            raise _ItemFailed("no provider configured for downloads")
+        langs = self._languages_for(info)
+        attempts = self.finder.candidates(
+            info["site"], info["key"], info["season"], info["episode"], languages=langs
+        )
+        result: DownloadResult | None = None
+        used_language = None
+        try:
+            async for cand in attempts:
+                stem = files.temp_stem(self.temp_dir, a.item_id, cand.hoster, cand.language)
+                await asyncio.to_thread(self._drop_other_partials, a.item_id, stem)
+                a.hoster, a.language = cand.hoster, cand.language
+                await self.store.run(self._set_source, a.item_id, cand.hoster, cand.source.url, str(stem))
+                self._notify()
+                try:
+                    result = await self._run_ytdlp(a, cand.source, stem)
+                except DownloadError as exc:
+                    if exc.kind == DISK_FULL:
+                        await asyncio.to_thread(
+                            files.remove_files, files.item_files(self.temp_dir, a.item_id)
+                        )
+                        raise _ItemFailed(exc.reason, retry=False) from None
+                    if exc.kind == DL_CANCELLED:
+                        raise asyncio.CancelledError from None
+                    attempts.record(cand.hoster, cand.language, f"download failed: {exc.reason}")
+                    log.info("item %s: %s (%s) failed: %s", a.item_id, cand.hoster, cand.language, exc.reason)
+                    continue
+                used_language = cand.language
+                break
+        finally:
+            with contextlib.suppress(Exception):
+                await attempts.aclose()
+        if result is None:
+            raise attempts.error()
+        await self._finalize(a, info, result, used_language)
+
+    def _languages_for(self, info: dict) -> list[str]:
+        if info["language"]:
+            return [info["language"]]
+        old = info["on_disk_language"]
+        if info["replaces_path"] and old in self.languages:
+            better = self.languages[: self.languages.index(old)]
+            if better:
+                return better
+        return list(self.languages)
+
+    def _drop_other_partials(self, item_id: int, stem: Path) -> None:
+        """A partial file is only valid for its own source; another hoster's bytes would corrupt it."""
+        mine = {p.name for p in files.stem_files(stem)}
+        files.remove_files([p for p in files.item_files(self.temp_dir, item_id) if p.name not in mine])
+
+    def _set_source(self, item_id: int, hoster: str, url: str, stem: str) -> None:
+        row = self.store.e.DownloadQueueItem[item_id]
+        row.hoster = hoster
+        row.source_url = url[:2000]
+        row.temp_path = stem
+
+    async def _check_free_space(self, path: Path, needed: int = 0) -> None:
+        try:
+            free = await asyncio.to_thread(files.free_bytes, path)
+        except OSError as exc:
+            raise _ItemFailed(f"cannot check free space in {path}: {exc.strerror}") from None
+        floor = max(self.min_free_bytes, needed)
+        if free < floor:
+            gb = free / 1024**3
+            raise _ItemFailed(
+                f"{NO_SPACE_REASON}: {gb:.2f} GB free in {path}, need {floor / 1024**3:.2f} GB "
+                f"(downloads.min_free_gb)",
+                retry=False,
+            )
+
+    async def _run_ytdlp(self, a: _Active, source: Any, stem: Path) -> DownloadResult:
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        resumed_from = await asyncio.to_thread(files.partial_bytes, stem)
+        if resumed_from:
+            log.info("item %s: resuming %s from %d bytes", a.item_id, stem.name, resumed_from)
+        a.proc = await self.runner.start(source, stem, lambda p: self._on_progress(a, p))
+        try:
+            if self._paused:
+                a.proc.pause()
+            return await a.proc.wait()
+        finally:
+            a.proc = None
+
+    def _on_progress(self, a: _Active, p: Progress) -> None:
+        a.percent = p.percent
+        a.downloaded_bytes = p.downloaded_bytes
+        a.total_bytes = p.total_bytes
+        a.speed = p.speed
+        a.eta = p.eta
+        now = time.monotonic()
+        if now - a.last_event >= PROGRESS_EVENT_INTERVAL or p.status == "finished":
+            a.last_event = now
+            self.bus.publish(DOWNLOAD_PROGRESS, self._progress_payload(a))
+        if now - a.last_db >= PROGRESS_DB_INTERVAL:
+            a.last_db = now
+            self._spawn(
+                self.store.run(
+                    self._save_progress,
+                    a.item_id,
+                    a.percent,
+                    a.downloaded_bytes,
+                    a.total_bytes,
+                    a.speed,
+                    a.eta,
+                )
+            )
+
+    def _progress_payload(self, a: _Active) -> dict:
+        return {
+            "download_id": a.item_id,
+            "key": a.key,
+            "folder": a.folder,
+            "season": a.season,
+            "episode": a.episode,
+            "language": a.language,
+            "percent": a.percent,
+            "downloaded_bytes": a.downloaded_bytes,
+            "total_bytes": a.total_bytes,
+            "speed_mbps": None if a.speed is None else round(a.speed / _MIB, 3),
+            "eta_seconds": None if a.eta is None else round(a.eta),
+        }
+
+    def _save_progress(
+        self,
+        item_id: int,
+        percent: float,
+        done: int,
+        total: int | None,
+        speed: float | None,
+        eta: float | None,
+    ) -> None:
+        row = self.store.e.DownloadQueueItem.get(id=item_id)
+        if row is None or row.status != DOWNLOADING:
+            return
+        row.progress = percent
+        row.downloaded_bytes = done
+        row.total_bytes = total
+        row.speed = speed
+        row.eta = eta
+
+    async def _finalize(self, a: _Active, info: dict, result: DownloadResult, language: str | None) -> None:
+        """Move the finished file into the library (atomically) and record it."""
+        a.finalizing = True
+        language = language or info["language"] or self.languages[0]
+        ext = result.path.suffix.lstrip(".") or "mp4"
+        root = info["root"] if info["root"] in self.roots else self.roots[0]
+        try:
+            rel = build_episode_path(
+                self.config["library"],
+                info["folder"],
+                info["name"],
+                info["season"],
+                info["episode"],
+                language,
+                ext,
+                title=info["title"],
+                key=info["key"],
+            )
+            dst = safe_join(root, rel)
+        except ValueError as exc:
+            raise _ItemFailed(f"cannot name the file: {exc}", retry=False) from None
+        await self.store.run(self._set_downloaded, a.item_id, str(result.path), str(dst), language)
+        if not await asyncio.to_thread(_same_fs, result.path, Path(root)):
+            await self._check_free_space(Path(root), result.size_bytes + 64 * _MIB)
+        try:
+            await asyncio.to_thread(files.move_into_place, result.path, dst)
+        except OSError as exc:
+            full = exc.errno in (28, 122)
+            raise _ItemFailed(
+                NO_SPACE_REASON if full else f"cannot move into the library: {exc.strerror}", retry=not full
+            ) from None
+        await self._complete(a, info, dst, result.size_bytes, language)
+
+    def _set_downloaded(self, item_id: int, temp: str, final: str, language: str) -> None:
+        row = self.store.e.DownloadQueueItem[item_id]
+        row.temp_path = temp
+        row.final_path = final
+        row.language = language
+
+    async def _complete(self, a: _Active, info: dict, dst: Path, size: int, language: str | None) -> None:
+        a.finalizing = True
+        series_dir = self._series_dir(dst, info)
+        if series_dir is not None:
+            await asyncio.to_thread(self._ensure_marker, series_dir, info)
+        old = info["replaces_path"]
+        if old and Path(old) != dst:
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(Path(old).unlink)
+                log.info("replaced %s by %s", old, dst)
+        done = await self.store.run(
+            self._mark_completed,
+            a.item_id,
+            str(dst),
+            size,
+            language,
+            series_dir.name if series_dir else None,
+            str(series_dir.parent) if series_dir else None,
+        )
+        await asyncio.to_thread(files.remove_files, files.item_files(self.temp_dir, a.item_id))
+        a.percent, a.downloaded_bytes, a.total_bytes = 100.0, size, size
+        self.bus.publish(
+            DOWNLOAD_COMPLETE,
+            {
+                "download_id": a.item_id,
+                "key": info["key"],
+                "folder": done["folder"],
+                "season": info["season"],
+                "episode": info["episode"],
+                "language": language,
+                "path": str(dst),
+                "size_bytes": size,
+            },
+        )
+        log.info("downloaded %s %s -> %s", info["key"], _label(info["season"], info["episode"]), dst)
+
+    def _series_dir(self, dst: Path, info: dict) -> Path | None:
+        for root in self.roots:
+            try:
+                rel = dst.relative_to(Path(root).resolve())
+            except ValueError:
+                continue
+            return Path(root).resolve() / rel.parts[0] if len(rel.parts) > 1 else None
+        return None
+
+    @staticmethod
+    def _ensure_marker(series_dir: Path, info: dict) -> None:
+        """A folder the download created gets its marker, so the scanner matches it to the key."""
+        try:
+            if read_marker(series_dir) is None:
+                write_marker(series_dir, info["key"], info["site"], info["name"], info["link"])
+        except ValueError as exc:  # an existing but broken marker is the scanner's to report
+            log.warning("marker of %s not written: %s", series_dir, exc)
+
+    def _mark_completed(
+        self, item_id: int, path: str, size: int, language: str | None, folder: str | None, root: str | None
+    ) -> dict:
+        e = self.store.e
+        row = e.DownloadQueueItem[item_id]
+        row.status = COMPLETED
+        row.progress = 100.0
+        row.downloaded_bytes = size
+        row.total_bytes = size
+        row.speed = row.eta = None
+        row.error = None
+        row.next_attempt_at = None
+        row.completed_at = utcnow()
+        row.final_path = path
+        if language:
+            row.language = language
+        s = row.series
+        if folder and not s.folder:
+            s.folder = folder
+            s.root = root
+        ep = e.Episode.get(series=s, season=row.season, number=row.episode)
+        if ep is not None:
+            ep.on_disk_path = path
+            ep.on_disk_language = language
+        return {"folder": s.folder or folder}
+
+    async def _fail(self, a: _Active, info: dict | None, reason: str, retry: bool) -> None:
+        reason = (reason or "download failed")[:2000]
+
+        def q() -> dict | None:
+            row = self.store.e.DownloadQueueItem.get(id=a.item_id)
+            if row is None or row.deleted_at is not None:
+                return None
+            row.attempts += 1
+            will_retry = retry and row.attempts <= self.max_retries
+            row.error = reason
+            row.speed = row.eta = None
+            if will_retry:
+                delay = min(self.retry_backoff * (2 ** (row.attempts - 1)), MAX_BACKOFF)
+                row.status = PENDING
+                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            else:
+                row.status = FAILED
+                row.next_attempt_at = None
+            s = row.series
+            return {
+                "download_id": row.id,
+                "key": s.key,
+                "folder": s.folder or (info or {}).get("folder"),
+                "season": row.season,
+                "episode": row.episode,
+                "language": row.language or a.language,
+                "reason": reason,
+                "attempts": row.attempts,
+                "will_retry": will_retry,
+            }
+
+        payload = await self.store.run(q)
+        if payload is None:
+            return
+        log.warning(
+            "download of %s %s failed (attempt %d%s): %s",
+            payload["key"],
+            _label(payload["season"], payload["episode"]),
+            payload["attempts"],
+            ", will retry" if payload["will_retry"] else "",
+            reason,
+        )
+        self.bus.publish(DOWNLOAD_FAILED, payload)
+
+    # -- status helpers --------------------------------------------------------------------------
+
+    def _overlay(self, item: dict) -> dict:
+        a = self._active.get(item["id"])
+        if a is None or item["status"] != DOWNLOADING:
+            return item
+        item = dict(item)
+        item.update(
+            progress=round(a.percent, 2),
+            downloaded_bytes=a.downloaded_bytes,
+            total_bytes=a.total_bytes,
+            speed=0.0 if self._paused else a.speed,
+            eta=None if self._paused else a.eta,
+        )
+        if a.hoster:
+            item["hoster"] = a.hoster
+        if a.language and not item.get("language"):
+            item["language"] = a.language
+        return item
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _notify(self) -> None:
+        """Publish queue_status soon; changes in the same loop turn are coalesced into one event."""
+        if self._status_pending:
+            return
+        self._status_pending = True
+        self._spawn(self._publish_status())
+
+    async def _publish_status(self) -> None:
+        await asyncio.sleep(0)
+        self._status_pending = False
+        try:
+            self.bus.publish(QUEUE_STATUS, await self.status())
+        except Exception:
+            log.exception("queue status could not be published")
+
+    def _check_replaces(self, replaces: str) -> str:
+        """The file an upgrade replaces must be inside a library root (we delete it later)."""
+        for root in self.roots:
+            try:
+                path = safe_join(root, replaces)
+            except ValueError:
+                continue
+            return str(path)
+        raise BadRequest(f"replaces path {replaces!r} is not inside a library root")
+
+
+def _leftover(info: dict) -> tuple[str, Path, int] | None:
+    """("move", finished temp file, size) or ("record", library file, size) when an earlier run of this
+    item finished the download (its final path is recorded) but was interrupted before completing."""
+    if not (info["final_path"] and info["temp_path"]):
+        return None
+    done, dst = Path(info["temp_path"]), Path(info["final_path"])
+    if done.is_file() and not files.is_partial(done):
+        return "move", done, done.stat().st_size
+    if dst.is_file() and not done.exists():
+        return "record", dst, dst.stat().st_size
+    return None
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    try:
+        b.mkdir(parents=True, exist_ok=True)
+        return a.stat().st_dev == b.stat().st_dev
+    except OSError:
+        return False
+
+
+def _is_expected(exc: BaseException) -> bool:
+    """Failures with a user-facing reason (provider, hoster) are logged without a traceback."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"NoSourceError", "ProviderError", "HosterError", "DownloadError", "OSError"})

@@ -1,0 +1,1539 @@
+/*
+ * app.js: the aniworldd single-page UI (hash routes), talking only to the documented REST API + WebSocket.
+ *
+ * Routes: #/setup  #/login  #/library  #/series/<key>  #/search  #/queue (queue.js)  #/config
+ * The JWT lives in localStorage and goes out as `Authorization: Bearer`; any 401 sends the user to the
+ * login page and brings them back to where they were afterwards. Everything the server sends is put into
+ * the page with textContent (never innerHTML), so a series title cannot inject markup.
+ */
+(function (global) {
+  "use strict";
+
+  var TOKEN_KEY = "aniworldd.token";
+  var EXPIRES_KEY = "aniworldd.expires_at";
+  var RETURN_KEY = "aniworldd.return_to";
+  var PREFS_KEY = "aniworldd.library_prefs";
+
+  // ---------------------------------------------------------------- small DOM helpers
+
+  function $(sel, root) {
+    return (root || document).querySelector(sel);
+  }
+
+  function $all(sel, root) {
+    return Array.prototype.slice.call((root || document).querySelectorAll(sel));
+  }
+
+  /** h("a", {href: "#", class: "x", dataset: {k: 1}, onclick: fn}, "text", childNode, [more]) */
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (name) {
+        var value = attrs[name];
+        if (value === null || value === undefined || value === false) return;
+        if (name === "class") el.className = value;
+        else if (name === "text") el.textContent = value;
+        else if (name === "dataset") Object.keys(value).forEach(function (k) { el.dataset[k] = value[k]; });
+        else if (name.slice(0, 2) === "on" && typeof value === "function") el.addEventListener(name.slice(2), value);
+        else if (value === true) el.setAttribute(name, "");
+        else el.setAttribute(name, String(value));
+      });
+    }
+    for (var i = 2; i < arguments.length; i++) append(el, arguments[i]);
+    return el;
+  }
+
+  function append(el, child) {
+    if (child === null || child === undefined || child === false) return;
+    if (Array.isArray(child)) child.forEach(function (c) { append(el, c); });
+    else if (child instanceof Node) el.appendChild(child);
+    else el.appendChild(document.createTextNode(String(child)));
+  }
+
+  function clear(el) {
+    while (el.firstChild) el.removeChild(el.firstChild);
+    return el;
+  }
+
+  function debounce(fn, ms) {
+    var t = null;
+    return function () {
+      var args = arguments;
+      var self = this;
+      clearTimeout(t);
+      t = setTimeout(function () { fn.apply(self, args); }, ms);
+    };
+  }
+
+  // ---------------------------------------------------------------- formatting
+
+  var LANGUAGE_LABELS = {
+    "ger-dub": "German dub",
+    "ger-sub": "German sub",
+    "eng-sub": "English sub",
+    "eng-dub": "English dub",
+  };
+  var LANGUAGE_SHORT = { "ger-dub": "DE", "ger-sub": "DE sub", "eng-sub": "EN sub", "eng-dub": "EN" };
+
+  function pad(n, width) {
+    var s = String(n);
+    while (s.length < width) s = "0" + s;
+    return s;
+  }
+
+  function episodeLabel(season, episode) {
+    season = Number(season);
+    if (season === 0) return "Movie " + episode;
+    return "S" + pad(season, 2) + "E" + pad(episode, 2);
+  }
+
+  /** Regular seasons in order, movies (season 0) last. */
+  function seasonOrder(a, b) {
+    a = Number(a);
+    b = Number(b);
+    if (a === 0 && b !== 0) return 1;
+    if (b === 0 && a !== 0) return -1;
+    return a - b;
+  }
+
+  function seasonLabel(season) {
+    return Number(season) === 0 ? "Movies" : "Season " + season;
+  }
+
+  function fmtBytes(n) {
+    if (n === null || n === undefined || !isFinite(n)) return "";
+    var units = ["B", "KB", "MB", "GB", "TB"];
+    var i = 0;
+    n = Number(n);
+    while (n >= 1000 && i < units.length - 1) {
+      n /= 1000;
+      i++;
+    }
+    return (i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)) + " " + units[i];
+  }
+
+  /** speed_mbps is megabytes per second (yt-dlp reports bytes/s; the queue divides by 1e6). */
+  function fmtSpeed(mbps) {
+    if (mbps === null || mbps === undefined || !isFinite(mbps) || mbps <= 0) return "";
+    return (mbps >= 10 ? Number(mbps).toFixed(0) : Number(mbps).toFixed(1)) + " MB/s";
+  }
+
+  function fmtEta(seconds) {
+    if (seconds === null || seconds === undefined || !isFinite(seconds) || seconds < 0) return "";
+    seconds = Math.round(seconds);
+    var h_ = Math.floor(seconds / 3600);
+    var m = Math.floor((seconds % 3600) / 60);
+    var s = seconds % 60;
+    return h_ > 0 ? h_ + ":" + pad(m, 2) + ":" + pad(s, 2) : m + ":" + pad(s, 2);
+  }
+
+  function fmtDate(value) {
+    if (!value) return "";
+    var d = new Date(value);
+    if (isNaN(d.getTime())) return String(value);
+    return d.toLocaleString();
+  }
+
+  function siteLabel(site) {
+    if (site === "sto" || site === "s.to") return "s.to";
+    if (site === "aniworld" || site === "aniworld.to") return "aniworld.to";
+    return site || "";
+  }
+
+  function languageBadge(code, extraClass) {
+    return h("span", {
+      class: "badge lang-badge " + (extraClass || "text-bg-light border"),
+      title: LANGUAGE_LABELS[code] || code,
+      text: LANGUAGE_SHORT[code] || code,
+    });
+  }
+
+  // ---------------------------------------------------------------- token storage
+
+  var Auth = {
+    token: function () {
+      try {
+        var token = localStorage.getItem(TOKEN_KEY);
+        if (!token) return "";
+        var exp = localStorage.getItem(EXPIRES_KEY);
+        if (exp && isFinite(Number(exp)) && Number(exp) <= Date.now()) {
+          Auth.clear();
+          return "";
+        }
+        return token;
+      } catch (e) {
+        return "";
+      }
+    },
+    set: function (answer) {
+      localStorage.setItem(TOKEN_KEY, answer.access_token);
+      var exp = parseExpiry(answer.expires_at);
+      if (exp) localStorage.setItem(EXPIRES_KEY, String(exp));
+      else localStorage.removeItem(EXPIRES_KEY);
+    },
+    clear: function () {
+      try {
+        localStorage.removeItem(TOKEN_KEY);
+        localStorage.removeItem(EXPIRES_KEY);
+      } catch (e) { /* storage disabled */ }
+    },
+  };
+
+  function parseExpiry(value) {
+    if (value === null || value === undefined) return null;
+    if (typeof value === "number") return value < 1e12 ? value * 1000 : value;
+    var t = Date.parse(value);
+    return isNaN(t) ? null : t;
+  }
+
+  // ---------------------------------------------------------------- API
+
+  function ApiError(status, code, message, details, headers) {
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.message = message;
+    this.details = details || {};
+    this.headers = headers;
+  }
+  ApiError.prototype = Object.create(Error.prototype);
+
+  /**
+   * api("GET", "/api/anime") -> parsed JSON (null for 204). Throws ApiError with the server's
+   * {"error": {code, message, details}}. A 401 on an authenticated call logs out and goes to #/login.
+   */
+  function api(method, path, body, opts) {
+    opts = opts || {};
+    var headers = { Accept: "application/json" };
+    var token = Auth.token();
+    if (token) headers.Authorization = "Bearer " + token;
+    var init = { method: method, headers: headers, credentials: "same-origin" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(path, init).then(
+      function (res) {
+        var type = res.headers.get("Content-Type") || "";
+        var parse = res.status === 204 ? Promise.resolve(null)
+          : type.indexOf("json") >= 0 ? res.json().catch(function () { return null; })
+          : res.text();
+        return parse.then(function (data) {
+          if (res.ok) return data;
+          var err = (data && data.error) || {};
+          var message = err.message || (typeof data === "string" && data.length < 200 ? data : "") ||
+            res.statusText || "Request failed";
+          var apiErr = new ApiError(res.status, err.code || "http_" + res.status, message, err.details, res.headers);
+          if (res.status === 401 && !opts.noAuthRedirect) sessionExpired();
+          throw apiErr;
+        });
+      },
+      function (err) {
+        throw new ApiError(0, "network", "Cannot reach the daemon (" + (err && err.message) + ")", {});
+      }
+    );
+  }
+
+  // ---------------------------------------------------------------- notices
+
+  function announce(message) {
+    var region = $("#sr-status");
+    if (!region) return;
+    region.textContent = "";
+    // A new text node on the next frame makes screen readers announce repeated messages too.
+    setTimeout(function () { region.textContent = message; }, 50);
+  }
+
+  function toast(message, kind) {
+    kind = kind || "info";
+    var isError = kind === "danger";
+    var el = h("div", {
+      class: "toast align-items-center border-0 text-bg-" + kind,
+      role: isError ? "alert" : "status",
+      "aria-live": isError ? "assertive" : "polite",
+      "aria-atomic": "true",
+    }, h("div", { class: "d-flex" },
+      h("div", { class: "toast-body", text: message }),
+      h("button", { type: "button", class: "btn-close btn-close-white me-2 m-auto", "data-bs-dismiss": "toast",
+        "aria-label": "Close" })));
+    $("#toasts").appendChild(el);
+    if (global.bootstrap && global.bootstrap.Toast) {
+      var t = new global.bootstrap.Toast(el, { delay: isError ? 8000 : 4000 });
+      el.addEventListener("hidden.bs.toast", function () { el.remove(); });
+      t.show();
+    } else {
+      setTimeout(function () { el.remove(); }, 5000);
+    }
+  }
+
+  function showError(err, context) {
+    if (err && err.status === 401) return; // already on the way to the login page
+    var msg = (err && err.message) || String(err);
+    toast((context ? context + ": " : "") + msg, "danger");
+  }
+
+  /** A Bootstrap modal as a promise; falls back to window.confirm while bootstrap.js is not loaded. */
+  function confirmDialog(title, body, okLabel, okClass) {
+    var modalEl = $("#confirm-modal");
+    if (!global.bootstrap || !global.bootstrap.Modal) return Promise.resolve(global.confirm(title + "\n" + body));
+    $("#confirm-title").textContent = title;
+    $("#confirm-body").textContent = body;
+    var ok = $("#confirm-ok");
+    ok.textContent = okLabel || "OK";
+    ok.className = "btn " + (okClass || "btn-primary");
+    var modal = global.bootstrap.Modal.getOrCreateInstance(modalEl);
+    return new Promise(function (resolve) {
+      var answered = false;
+      function onOk() {
+        answered = true;
+        modal.hide();
+      }
+      function onHidden() {
+        ok.removeEventListener("click", onOk);
+        modalEl.removeEventListener("hidden.bs.modal", onHidden);
+        resolve(answered);
+      }
+      ok.addEventListener("click", onOk);
+      modalEl.addEventListener("hidden.bs.modal", onHidden);
+      modalEl.addEventListener("shown.bs.modal", function focusOk() {
+        modalEl.removeEventListener("shown.bs.modal", focusOk);
+        ok.focus();
+      });
+      modal.show();
+    });
+  }
+
+  function setBusy(button, busy) {
+    if (!button) return;
+    button.disabled = !!busy;
+    if (busy) button.setAttribute("aria-busy", "true");
+    else button.removeAttribute("aria-busy");
+  }
+
+  // ---------------------------------------------------------------- live updates (WebSocket)
+
+  var socket = null;
+  var authCheckAt = 0;
+
+  function startSocket() {
+    if (socket) {
+      if (!socket.connected) socket.connect();
+      return socket;
+    }
+    if (!global.io) return null;
+    socket = global.io({ token: function () { return Auth.token(); } });
+    socket.join("downloads");
+    socket.join("download_progress");
+    socket.join("scan_progress");
+    socket.on("connect", function () { setWsState(true); bus.emit("ws:connect"); });
+    socket.on("disconnect", function () { setWsState(false); });
+    socket.on("connect_error", function () {
+      setWsState(false);
+      // A rejected upgrade looks like any other failure; ask the API whether the token is still good.
+      if (Date.now() - authCheckAt > 15000 && Auth.token()) {
+        authCheckAt = Date.now();
+        api("GET", "/api/auth/status").then(function (st) {
+          if (st && st.authenticated === false) sessionExpired();
+        }, function () { /* offline: keep retrying quietly */ });
+      }
+    });
+    socket.on("scan_progress", Scan.onProgress);
+    socket.on("scan_complete", Scan.onComplete);
+    socket.on("scan_failed", Scan.onFailed);
+    socket.on("queue_status", function (status) { updateQueueBadge(status); });
+    socket.on("download_complete", function (data) {
+      bus.emit("library:changed", data);
+    });
+    bus.emit("ws:created", socket);
+    return socket;
+  }
+
+  function setWsState(connected) {
+    var el = $("#ws-state");
+    if (!el) return;
+    el.textContent = connected ? "● live" : "○ offline";
+    el.classList.toggle("text-success", connected);
+    el.classList.toggle("text-body-secondary", !connected);
+    el.title = connected ? "Live updates connected" : "Live updates disconnected; reconnecting";
+  }
+
+  /** A tiny in-page event bus so views can react to socket events without knowing about each other. */
+  var bus = {
+    handlers: {},
+    on: function (name, fn) { (this.handlers[name] = this.handlers[name] || []).push(fn); },
+    emit: function (name, data) { (this.handlers[name] || []).forEach(function (fn) { fn(data); }); },
+  };
+
+  function updateQueueBadge(status) {
+    var badge = $("#queue-badge");
+    if (!badge || !status) return;
+    var stats = status.statistics || {};
+    var n = (stats.active !== undefined ? stats.active : (status.active_downloads || []).length) +
+      (stats.pending !== undefined ? stats.pending : (status.pending_queue || []).length);
+    badge.textContent = String(n);
+    badge.hidden = n === 0;
+    badge.setAttribute("aria-label", n + " in queue");
+  }
+
+  // ---------------------------------------------------------------- session handling
+
+  function sessionExpired() {
+    var wasLoggedIn = !!Auth.token() || !document.body.classList.contains("logged-out");
+    Auth.clear();
+    if (socket) socket.disconnect();
+    document.body.classList.add("logged-out");
+    var hash = location.hash || "";
+    if (hash && hash.indexOf("#/login") !== 0 && hash.indexOf("#/setup") !== 0) {
+      sessionStorage.setItem(RETURN_KEY, hash);
+    }
+    if (wasLoggedIn && location.hash !== "#/login") location.hash = "#/login";
+    else if (location.hash === "#/login") route();
+  }
+
+  function loggedIn(answer) {
+    Auth.set(answer);
+    document.body.classList.remove("logged-out");
+    if (socket) socket.reconnect();
+    else startSocket();
+    var back = sessionStorage.getItem(RETURN_KEY);
+    sessionStorage.removeItem(RETURN_KEY);
+    location.hash = back && back !== "#/login" && back !== "#/setup" ? back : "#/library";
+    refreshQueueBadge();
+  }
+
+  function refreshQueueBadge() {
+    api("GET", "/api/queue/status").then(updateQueueBadge, function () { /* badge is optional */ });
+  }
+
+  // ---------------------------------------------------------------- router
+
+  var views = {};
+  var current = { name: null, arg: null };
+  var authState = { configured: true };
+
+  function parseHash() {
+    var hash = (location.hash || "").replace(/^#\/?/, "");
+    var parts = hash.split("/");
+    return { name: parts[0] || "library", arg: parts.slice(1).map(decodeURIComponent).join("/") || null };
+  }
+
+  function showView(name) {
+    $all("[data-view]").forEach(function (section) {
+      section.hidden = section.getAttribute("data-view") !== name;
+    });
+    $all("[data-nav]").forEach(function (link) {
+      var active = link.getAttribute("data-nav") === name || (name === "series" && link.getAttribute("data-nav") === "library");
+      link.classList.toggle("active", active);
+      if (active) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    });
+    var boot = $("#boot");
+    if (boot) boot.hidden = true;
+    // Collapse the phone menu after navigating.
+    var menu = $("#nav-menu");
+    if (menu && menu.classList.contains("show") && global.bootstrap) {
+      global.bootstrap.Collapse.getOrCreateInstance(menu, { toggle: false }).hide();
+    }
+  }
+
+  function route() {
+    var r = parseHash();
+    if (!authState.configured && r.name !== "setup") {
+      location.replace("#/setup");
+      return;
+    }
+    var publicView = r.name === "login" || r.name === "setup";
+    if (!publicView && !Auth.token()) {
+      sessionStorage.setItem(RETURN_KEY, location.hash || "#/library");
+      location.replace("#/login");
+      return;
+    }
+    if (r.name === "setup" && authState.configured) {
+      location.replace(Auth.token() ? "#/library" : "#/login");
+      return;
+    }
+    if (r.name === "login" && Auth.token()) {
+      location.replace("#/library");
+      return;
+    }
+    var view = views[r.name];
+    var name = view ? r.name : "notfound";
+    if (current.name && current.name !== name && views[current.name] && views[current.name].hide) {
+      views[current.name].hide();
+    }
+    var changed = current.name !== name || current.arg !== r.arg;
+    current = { name: name, arg: r.arg };
+    showView(name);
+    document.title = (view && view.title ? view.title(r.arg) + " · " : "") + "aniworldd";
+    if (view) view.show(r.arg);
+    if (changed) {
+      var focusTarget = view && view.focus ? view.focus() : $("[data-view='" + name + "'] h1");
+      if (focusTarget) focusTarget.focus({ preventScroll: false });
+    }
+  }
+
+  // ---------------------------------------------------------------- setup + login
+
+  views.setup = {
+    title: function () { return "Setup"; },
+    focus: function () { return $("#setup-password"); },
+    show: function () {},
+  };
+
+  views.login = {
+    title: function () { return "Log in"; },
+    focus: function () { return $("#login-password"); },
+    show: function () {
+      $("#login-error").hidden = true;
+    },
+  };
+
+  function initAuthForms() {
+    $("#setup-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var pw = $("#setup-password");
+      var pw2 = $("#setup-password2");
+      var errBox = $("#setup-error");
+      errBox.hidden = true;
+      pw2.classList.remove("is-invalid");
+      if (pw.value !== pw2.value) {
+        pw2.classList.add("is-invalid");
+        pw2.setAttribute("aria-invalid", "true");
+        $("#setup-password2-error").textContent = "The passwords do not match.";
+        pw2.setAttribute("aria-describedby", "setup-password2-error");
+        pw2.focus();
+        return;
+      }
+      pw2.removeAttribute("aria-invalid");
+      var button = ev.submitter || $("button[type=submit]", ev.target);
+      setBusy(button, true);
+      api("POST", "/api/auth/setup", { password: pw.value }, { noAuthRedirect: true })
+        .then(function (answer) {
+          authState.configured = true;
+          if (answer && answer.access_token) return answer;
+          return api("POST", "/api/auth/login", { password: pw.value }, { noAuthRedirect: true });
+        })
+        .then(function (answer) {
+          pw.value = "";
+          pw2.value = "";
+          toast("Master password set.", "success");
+          loggedIn(answer);
+        })
+        .catch(function (err) {
+          if (err.status === 409) {
+            // Someone else finished the setup meanwhile.
+            authState.configured = true;
+            location.hash = "#/login";
+            return;
+          }
+          errBox.textContent = err.message;
+          errBox.hidden = false;
+          pw.focus();
+        })
+        .then(function () { setBusy(button, false); });
+    });
+
+    $("#login-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var pw = $("#login-password");
+      var errBox = $("#login-error");
+      errBox.hidden = true;
+      var button = ev.submitter || $("button[type=submit]", ev.target);
+      setBusy(button, true);
+      api("POST", "/api/auth/login", { password: pw.value }, { noAuthRedirect: true })
+        .then(function (answer) {
+          pw.value = "";
+          loggedIn(answer);
+        })
+        .catch(function (err) {
+          var msg = err.message;
+          if (err.status === 401) msg = "Wrong password.";
+          else if (err.status === 429) {
+            var wait = err.headers && err.headers.get("Retry-After");
+            msg = "Too many attempts." + (wait ? " Try again in " + Math.ceil(Number(wait)) + " s." : "");
+          } else if (err.status === 409) {
+            authState.configured = false;
+            location.hash = "#/setup";
+            return;
+          }
+          errBox.textContent = msg;
+          errBox.hidden = false;
+          pw.select();
+          pw.focus();
+        })
+        .then(function () { setBusy(button, false); });
+    });
+
+    $("#logout-btn").addEventListener("click", function () {
+      var done = function () {
+        Auth.clear();
+        if (socket) socket.disconnect();
+        document.body.classList.add("logged-out");
+        sessionStorage.removeItem(RETURN_KEY);
+        location.hash = "#/login";
+        toast("Logged out.", "secondary");
+      };
+      api("POST", "/api/auth/logout", undefined, { noAuthRedirect: true }).then(done, done);
+    });
+  }
+
+  // ---------------------------------------------------------------- library
+
+  var Library = {
+    items: [],
+    loadedAt: 0,
+    prefs: { q: "", sort: "name", site: "", all: false },
+    loadPrefs: function () {
+      try {
+        var p = JSON.parse(localStorage.getItem(PREFS_KEY) || "{}");
+        if (p.sort === "name" || p.sort === "missing") this.prefs.sort = p.sort;
+        if (p.site === "aniworld" || p.site === "sto" || p.site === "") this.prefs.site = p.site;
+        this.prefs.all = p.all === true;
+      } catch (e) { /* defaults */ }
+      $("#library-sort").value = this.prefs.sort;
+      $("#library-site").value = this.prefs.site;
+      $("#library-all").checked = this.prefs.all;
+    },
+    savePrefs: function () {
+      try {
+        localStorage.setItem(PREFS_KEY, JSON.stringify({ sort: this.prefs.sort, site: this.prefs.site, all: this.prefs.all }));
+      } catch (e) { /* ignore */ }
+    },
+    load: function () {
+      var list = $("#library-list");
+      list.setAttribute("aria-busy", "true");
+      if (!this.items.length) {
+        clear(list);
+        for (var i = 0; i < 4; i++) list.appendChild(h("div", { class: "list-group-item skeleton-row", "aria-hidden": "true" }));
+      }
+      var self = this;
+      var seq = (this.seq = (this.seq || 0) + 1);
+      return api("GET", this.prefs.all ? "/api/anime?all=true" : "/api/anime").then(function (data) {
+        if (seq !== self.seq) return; // a newer load (filter toggled) is on its way
+        self.items = Array.isArray(data) ? data : (data && (data.items || data.series)) || [];
+        self.loadedAt = Date.now();
+        self.render();
+      }).catch(function (err) {
+        clear(list);
+        showError(err, "Loading the library failed");
+      }).then(function () {
+        list.setAttribute("aria-busy", "false");
+        markReady("library");
+      });
+    },
+    missingCount: function (s) {
+      if (typeof s.missing_count === "number") return s.missing_count;
+      var m = s.missing_episodes || {};
+      return Object.keys(m).reduce(function (n, k) { return n + (m[k] || []).length; }, 0);
+    },
+    render: function () {
+      var self = this;
+      var q = this.prefs.q.trim().toLowerCase();
+      var site = this.prefs.site;
+      var items = this.items.filter(function (s) {
+        if (site && s.site !== site) return false;
+        if (!q) return true;
+        return [s.name, s.key, s.folder].some(function (v) { return v && String(v).toLowerCase().indexOf(q) >= 0; });
+      });
+      var byName = function (a, b) {
+        return String(a.name || a.key).localeCompare(String(b.name || b.key), undefined, { sensitivity: "base", numeric: true });
+      };
+      items.sort(this.prefs.sort === "missing"
+        ? function (a, b) { return self.missingCount(b) - self.missingCount(a) || byName(a, b); }
+        : byName);
+
+      var list = clear($("#library-list"));
+      var frag = document.createDocumentFragment();
+      items.forEach(function (s) { frag.appendChild(self.row(s)); });
+      list.appendChild(frag);
+
+      var totalMissing = this.items.reduce(function (n, s) { return n + self.missingCount(s); }, 0);
+      $("#library-summary").textContent = (items.length === this.items.length ? "" : items.length + " of ") +
+        this.items.length + " series · " + totalMissing + " missing episodes";
+      var empty = $("#library-empty");
+      if (!this.items.length) {
+        empty.textContent = this.prefs.all ? "The library is empty. Add a series under “Search & add”, or scan the library."
+          : "Nothing is missing. Add a series under “Search & add”, or scan the library.";
+        empty.hidden = false;
+      } else if (!items.length) {
+        empty.textContent = "No series match the filter.";
+        empty.hidden = false;
+      } else {
+        empty.hidden = true;
+      }
+    },
+    row: function (s) {
+      var missing = this.missingCount(s);
+      var seasons = s.missing_episodes || {};
+      var parts = Object.keys(seasons).sort(seasonOrder)
+        .filter(function (k) { return (seasons[k] || []).length; })
+        .map(function (k) {
+          return (Number(k) === 0 ? "Movies" : "S" + k) + ": " + seasons[k].length;
+        });
+      return h("a", {
+        class: "list-group-item list-group-item-action series-row",
+        href: "#/series/" + encodeURIComponent(s.key),
+        dataset: { key: s.key },
+      },
+      h("div", { class: "d-flex w-100 align-items-start gap-2" },
+        h("div", { class: "flex-grow-1 min-w-0" },
+          h("div", { class: "fw-semibold text-truncate series-name", text: s.name || s.folder || s.key }),
+          h("div", { class: "small text-body-secondary text-truncate" },
+            h("span", { class: "badge text-bg-secondary me-1", text: siteLabel(s.site) }),
+            s.folder || ""),
+          parts.length ? h("div", { class: "small text-body-secondary", text: parts.join(" · ") }) : null),
+        h("span", {
+          class: "badge rounded-pill missing-badge " + (missing ? "text-bg-warning" : "text-bg-success"),
+          "aria-label": missing + " missing episodes",
+          text: missing ? missing + " missing" : "complete",
+        })));
+    },
+  };
+
+  views.library = {
+    title: function () { return "Library"; },
+    show: function () {
+      // Re-use what is loaded for an instant page, then refresh in the background.
+      if (Library.items.length) Library.render();
+      Library.load();
+    },
+  };
+
+  function initLibrary() {
+    Library.loadPrefs();
+    var q = $("#library-q");
+    q.addEventListener("input", debounce(function () {
+      Library.prefs.q = q.value;
+      Library.render();
+    }, 80));
+    $("#library-filter").addEventListener("submit", function (ev) { ev.preventDefault(); });
+    $("#library-sort").addEventListener("change", function (ev) {
+      Library.prefs.sort = ev.target.value;
+      Library.savePrefs();
+      Library.render();
+    });
+    $("#library-all").addEventListener("change", function (ev) {
+      Library.prefs.all = ev.target.checked;
+      Library.savePrefs();
+      Library.items = [];
+      Library.load();
+    });
+    $("#library-site").addEventListener("change", function (ev) {
+      Library.prefs.site = ev.target.value;
+      Library.savePrefs();
+      Library.render();
+    });
+    // "/" focuses the filter (or the search box on the search page), like many web apps.
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key !== "/" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      var tag = (document.activeElement && document.activeElement.tagName) || "";
+      if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
+      var target = current.name === "search" ? $("#search-q") : current.name === "library" ? q : null;
+      if (target) {
+        ev.preventDefault();
+        target.focus();
+      }
+    });
+    bus.on("library:changed", debounce(function () {
+      if (current.name === "library") Library.load();
+    }, 300));
+  }
+
+  // ---------------------------------------------------------------- series detail
+
+  var STATUS_INFO = {
+    on_disk: { label: "On disk", cls: "text-bg-success" },
+    missing: { label: "Missing", cls: "text-bg-warning" },
+    queued: { label: "Queued", cls: "text-bg-info" },
+    downloading: { label: "Downloading", cls: "text-bg-primary" },
+  };
+
+  var Series = {
+    key: null,
+    data: null,
+    load: function (key) {
+      var self = this;
+      var changedKey = this.key !== key;
+      this.key = key;
+      if (changedKey) {
+        this.data = null;
+        $("#series-title").textContent = key;
+        $("#series-crumb").textContent = key;
+        $("#series-meta").textContent = "";
+        $("#series-description").textContent = "";
+        clear($("#series-seasons")).appendChild(h("div", { class: "skeleton-row", "aria-hidden": "true" }));
+      }
+      return api("GET", "/api/anime/" + encodeURIComponent(key)).then(function (data) {
+        if (self.key !== key) return;
+        self.data = data;
+        self.render();
+      }).catch(function (err) {
+        if (self.key !== key) return;
+        clear($("#series-seasons"));
+        if (err.status === 404) {
+          $("#series-title").textContent = "Series not found";
+          $("#series-meta").textContent = "No series with the key “" + key + "” is in the library.";
+        } else {
+          showError(err, "Loading the series failed");
+        }
+      });
+    },
+    episodes: function () {
+      return (this.data && this.data.episodes) || [];
+    },
+    render: function () {
+      var d = this.data;
+      var name = d.name || d.title || d.folder || d.key;
+      $("#series-title").textContent = name;
+      $("#series-crumb").textContent = name;
+      document.title = name + " · aniworldd";
+      var meta = $("#series-meta");
+      clear(meta);
+      append(meta, [
+        h("span", { class: "badge text-bg-secondary me-2", text: siteLabel(d.site) }),
+        d.folder ? h("span", { class: "me-2" }, "Folder: ", h("code", { text: d.folder })) : null,
+        d.link ? h("a", { href: d.link, rel: "noopener noreferrer", target: "_blank", text: "Provider page" }) : null,
+      ]);
+      $("#series-description").textContent = d.description || "";
+
+      var bySeason = {};
+      this.episodes().forEach(function (ep) {
+        (bySeason[ep.season] = bySeason[ep.season] || []).push(ep);
+      });
+      var seasons = Object.keys(bySeason).map(Number).sort(seasonOrder);
+      var container = clear($("#series-seasons"));
+      var totalMissing = 0;
+      var self = this;
+      seasons.forEach(function (season) {
+        var eps = bySeason[season].sort(function (a, b) { return a.episode - b.episode; });
+        var counts = { on_disk: 0, missing: 0, queued: 0, downloading: 0 };
+        eps.forEach(function (ep) { counts[ep.status] = (counts[ep.status] || 0) + 1; });
+        totalMissing += counts.missing;
+        container.appendChild(self.seasonCard(season, eps, counts));
+      });
+      if (!seasons.length) {
+        container.appendChild(h("p", { class: "text-body-secondary",
+          text: "No episodes known yet. The provider's episode list is fetched when the series is added or refreshed." }));
+      }
+      var all = $("#series-download-all");
+      all.disabled = totalMissing === 0;
+      all.textContent = totalMissing ? "Download all missing (" + totalMissing + ")" : "Nothing missing";
+    },
+    seasonCard: function (season, eps, counts) {
+      var self = this;
+      var headingId = "season-" + season + "-title";
+      var summary = [
+        counts.on_disk + " on disk",
+        counts.missing + " missing",
+        counts.queued + counts.downloading ? (counts.queued + counts.downloading) + " queued" : null,
+      ].filter(Boolean).join(" · ");
+      var rows = eps.map(function (ep) { return self.episodeRow(ep); });
+      return h("section", { class: "card mb-3 season-card", "aria-labelledby": headingId, dataset: { season: season } },
+        h("div", { class: "card-header d-flex flex-wrap align-items-center gap-2" },
+          h("h2", { class: "h6 mb-0 me-auto", id: headingId }, seasonLabel(season),
+            h("span", { class: "fw-normal text-body-secondary small ms-2", text: summary })),
+          h("button", {
+            type: "button",
+            class: "btn btn-sm btn-outline-primary",
+            disabled: counts.missing === 0,
+            dataset: { downloadSeason: season },
+            "aria-label": "Download the missing episodes of " + seasonLabel(season),
+            text: counts.missing ? "Download missing (" + counts.missing + ")" : "Complete",
+          })),
+        h("div", { class: "table-responsive" },
+          h("table", { class: "table table-sm align-middle mb-0 episode-table" },
+            h("caption", { class: "visually-hidden", text: "Episodes of " + seasonLabel(season) }),
+            h("thead", null, h("tr", null,
+              h("th", { scope: "col", class: "ep-num", text: "#" }),
+              h("th", { scope: "col", text: "Title" }),
+              h("th", { scope: "col", class: "d-none d-sm-table-cell", text: "Languages" }),
+              h("th", { scope: "col", text: "Status" }),
+              h("th", { scope: "col", class: "text-end" }, h("span", { class: "visually-hidden", text: "Actions" })))),
+            h("tbody", null, rows))));
+    },
+    episodeRow: function (ep) {
+      var info = STATUS_INFO[ep.status] || { label: ep.status, cls: "text-bg-secondary" };
+      var label = episodeLabel(ep.season, ep.episode);
+      var langs = (ep.languages || []).map(function (code) {
+        return languageBadge(code, code === ep.on_disk_language ? "text-bg-success" : null);
+      });
+      return h("tr", { dataset: { season: ep.season, episode: ep.episode, status: ep.status } },
+        h("td", { class: "ep-num text-nowrap", text: label }),
+        h("td", { class: "ep-title" }, ep.title || "",
+          h("div", { class: "d-sm-none" }, langs.map(function (b) { return b.cloneNode(true); }))),
+        h("td", { class: "d-none d-sm-table-cell" }, langs),
+        h("td", null, h("span", { class: "badge status-badge " + info.cls, text: info.label }),
+          ep.status === "on_disk" && ep.on_disk_language
+            ? h("span", { class: "small text-body-secondary ms-1", text: LANGUAGE_SHORT[ep.on_disk_language] || ep.on_disk_language })
+            : null),
+        h("td", { class: "text-end" }, ep.status === "missing"
+          ? h("button", {
+            type: "button", class: "btn btn-sm btn-link p-0", dataset: { downloadEpisode: ep.season + ":" + ep.episode },
+            "aria-label": "Download " + label, text: "Download",
+          })
+          : null));
+    },
+    queue: function (episodes, button) {
+      var d = this.data;
+      if (!d || !episodes.length) return;
+      var body = {
+        serie_id: d.key,
+        serie_folder: d.folder,
+        serie_name: d.name || d.title || d.key,
+        episodes: episodes.map(function (ep) { return { season: ep.season, episode: ep.episode }; }),
+        priority: $("#series-priority").value,
+      };
+      setBusy(button, true);
+      var self = this;
+      return api("POST", "/api/queue/add", body).then(function (answer) {
+        var n = Array.isArray(answer) ? answer.length
+          : answer && Array.isArray(answer.items) ? answer.items.length
+          : answer && typeof answer.added === "number" ? answer.added : episodes.length;
+        toast("Queued " + n + " episode" + (n === 1 ? "" : "s") + " of " + body.serie_name + ".", "success");
+        announce("Queued " + n + " episodes.");
+        refreshQueueBadge();
+        return self.load(self.key);
+      }).catch(function (err) {
+        showError(err, "Queueing failed");
+      }).then(function () { setBusy(button, false); });
+    },
+  };
+
+  views.series = {
+    title: function (key) { return key; },
+    show: function (key) {
+      if (!key) {
+        location.replace("#/library");
+        return;
+      }
+      Series.load(key);
+    },
+  };
+
+  function initSeries() {
+    $("#series-seasons").addEventListener("click", function (ev) {
+      var btn = ev.target.closest("button");
+      if (!btn) return;
+      if (btn.dataset.downloadSeason !== undefined) {
+        var season = Number(btn.dataset.downloadSeason);
+        Series.queue(Series.episodes().filter(function (ep) {
+          return ep.season === season && ep.status === "missing";
+        }), btn);
+      } else if (btn.dataset.downloadEpisode) {
+        var se = btn.dataset.downloadEpisode.split(":").map(Number);
+        Series.queue([{ season: se[0], episode: se[1] }], btn);
+      }
+    });
+    $("#series-download-all").addEventListener("click", function (ev) {
+      Series.queue(Series.episodes().filter(function (ep) { return ep.status === "missing"; }), ev.currentTarget);
+    });
+    var reload = debounce(function () {
+      if (current.name === "series" && Series.key) Series.load(Series.key);
+    }, 400);
+    bus.on("library:changed", function (data) {
+      if (!data || !data.key || data.key === Series.key) reload();
+    });
+    bus.on("queue:changed", function (data) {
+      if (!data || !data.key || data.key === Series.key) reload();
+    });
+  }
+
+  // ---------------------------------------------------------------- search & add
+
+  function keyFromLink(link) {
+    var m = /\/(?:anime\/stream|serie\/stream|serie)\/([a-z0-9]+(?:-[a-z0-9]+)*)/.exec(link || "");
+    return m ? m[1] : null;
+  }
+
+  var Search = {
+    run: function (query, site) {
+      var results = $("#search-results");
+      var errBox = $("#search-error");
+      errBox.hidden = true;
+      results.setAttribute("aria-busy", "true");
+      clear(results).appendChild(h("div", { class: "list-group-item text-body-secondary", role: "status", text: "Searching…" }));
+      var body = { query: query };
+      if (site) body.site = site;
+      return api("POST", "/api/anime/search", body).then(function (list) {
+        list = Array.isArray(list) ? list : (list && list.results) || [];
+        clear(results);
+        if (!list.length) {
+          results.appendChild(h("div", { class: "list-group-item text-body-secondary", text: "No series found for “" + query + "”." }));
+        }
+        list.forEach(function (r) { results.appendChild(Search.row(r)); });
+        announce(list.length + " results");
+      }).catch(function (err) {
+        clear(results);
+        if (err.status === 401) return;
+        errBox.textContent = err.status === 503 ? "The provider is not reachable: " + err.message : err.message;
+        errBox.hidden = false;
+      }).then(function () { results.setAttribute("aria-busy", "false"); });
+    },
+    row: function (r) {
+      return h("div", { class: "list-group-item d-flex flex-wrap align-items-center gap-2 search-result", dataset: { key: r.key } },
+        h("div", { class: "flex-grow-1 min-w-0" },
+          h("div", { class: "fw-semibold" }, r.name || r.key, r.year ? h("span", { class: "text-body-secondary fw-normal", text: " (" + r.year + ")" }) : null),
+          h("div", { class: "small text-body-secondary text-truncate" },
+            h("span", { class: "badge text-bg-secondary me-1", text: siteLabel(r.site) }),
+            r.link ? h("a", { href: r.link, rel: "noopener noreferrer", target: "_blank", text: r.link }) : null)),
+        h("button", {
+          type: "button", class: "btn btn-sm btn-primary", dataset: { addLink: r.link || "" },
+          "aria-label": "Add " + (r.name || r.key), text: "Add",
+        }));
+    },
+    add: function (link, button) {
+      setBusy(button, true);
+      return api("POST", "/api/anime/add", { link: link }).then(function (series) {
+        var key = (series && (series.key || (series.series && series.series.key))) || keyFromLink(link);
+        var name = (series && (series.name || series.title)) || key;
+        toast("Added " + name + ".", "success");
+        announce("Added " + name);
+        Library.items = [];
+        location.hash = "#/series/" + encodeURIComponent(key);
+      }).catch(function (err) {
+        var key = (err.details && err.details.key) || keyFromLink(link);
+        if (err.status === 409 && key) {
+          toast("Already in the library.", "secondary");
+          location.hash = "#/series/" + encodeURIComponent(key);
+          return;
+        }
+        showError(err, "Adding failed");
+      }).then(function () { setBusy(button, false); });
+    },
+  };
+
+  views.search = {
+    title: function () { return "Search & add"; },
+    show: function () {},
+  };
+
+  function initSearch() {
+    $("#search-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var q = $("#search-q").value.trim();
+      if (!q) {
+        $("#search-q").focus();
+        return;
+      }
+      Search.run(q, $("#search-site").value);
+    });
+    $("#add-link-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var input = $("#add-link");
+      var link = input.value.trim();
+      if (!link) {
+        input.focus();
+        return;
+      }
+      Search.add(link, ev.submitter || $("button[type=submit]", ev.target)).then(function () { input.value = ""; });
+    });
+    $("#search-results").addEventListener("click", function (ev) {
+      var btn = ev.target.closest("button[data-add-link]");
+      if (btn) Search.add(btn.dataset.addLink, btn);
+    });
+  }
+
+  // ---------------------------------------------------------------- scan
+
+  var Scan = {
+    strip: function () { return $("#scan-strip"); },
+    lastAnnounced: -1,
+    start: function () {
+      var btn = $("#scan-btn");
+      setBusy(btn, true);
+      api("POST", "/api/anime/rescan", {}).then(function (answer) {
+        Scan.show(answer && typeof answer.percent === "number" ? answer.percent : 0, null);
+        announce("Library scan started");
+      }).catch(function (err) {
+        setBusy(btn, false);
+        showError(err, "Scan");
+      });
+    },
+    show: function (percent, label) {
+      var strip = this.strip();
+      strip.hidden = false;
+      percent = Math.max(0, Math.min(100, Math.round(percent || 0)));
+      $("#scan-bar").style.width = percent + "%";
+      $("#scan-progress").setAttribute("aria-valuenow", String(percent));
+      $("#scan-percent").textContent = percent + " %";
+      if (label) $("#scan-label").textContent = label;
+      setBusy($("#scan-btn"), true);
+    },
+    onProgress: function (d) {
+      var label = "Scanning" + (d.folder ? " " + d.folder : "") +
+        (d.total ? " (" + d.current + "/" + d.total + ")" : "") + "…";
+      Scan.show(d.percent, label);
+      var step = Math.floor((d.percent || 0) / 25);
+      if (step !== Scan.lastAnnounced) {
+        Scan.lastAnnounced = step;
+        announce("Scan " + Math.round(d.percent || 0) + " percent");
+      }
+    },
+    onComplete: function (d) {
+      Scan.show(100, "Scan finished");
+      Scan.lastAnnounced = -1;
+      setTimeout(function () {
+        Scan.strip().hidden = true;
+        setBusy($("#scan-btn"), false);
+      }, 800);
+      var msg = "Scan finished: " + (d.series || 0) + " series, " + (d.episodes || 0) + " episodes, " +
+        (d.missing_episodes || 0) + " missing" + (d.unmatched ? ", " + d.unmatched + " unmatched folders" : "") + ".";
+      toast(msg, "success");
+      announce(msg);
+      bus.emit("library:changed", null);
+    },
+    onFailed: function (d) {
+      Scan.strip().hidden = true;
+      setBusy($("#scan-btn"), false);
+      Scan.lastAnnounced = -1;
+      toast("Scan failed: " + (d.error || "unknown error"), "danger");
+    },
+  };
+
+  // ---------------------------------------------------------------- config
+
+  var SECRET_RE = /(password|secret|token|api_key)$/i;
+  /** Sections in the order a user goes through them; unknown (newer) sections follow alphabetically. */
+  var SECTION_ORDER = ["server", "library", "downloads", "provider", "database", "auth", "mqtt", "notifications", "logging"];
+  var ACRONYMS = { api: "API", ttl: "TTL", url: "URL", mqtt: "MQTT", nfo: "NFO", tls: "TLS", ca: "CA", gb: "GB", id: "ID", cors: "CORS" };
+
+  var Config = {
+    doc: null,
+    effective: null,
+    fields: {}, // path -> {input, kind, initial}
+    load: function () {
+      var self = this;
+      var box = $("#config-fields");
+      if (!this.doc) clear(box).appendChild(h("div", { class: "skeleton-row", "aria-hidden": "true" }));
+      return Promise.all([
+        api("GET", "/api/config"),
+        api("GET", "/api/config/backups").catch(function (err) { showError(err, "Backups"); return []; }),
+      ]).then(function (answers) {
+        var cfg = answers[0] || {};
+        self.doc = cfg.config && typeof cfg.config === "object" ? cfg.config : {};
+        self.effective = cfg.effective && typeof cfg.effective === "object" ? cfg.effective : self.doc;
+        self.render();
+        self.renderBackups(Array.isArray(answers[1]) ? answers[1] : (answers[1] && answers[1].backups) || []);
+      }).catch(function (err) {
+        clear(box);
+        showError(err, "Loading the configuration failed");
+      });
+    },
+    /** The value shown: what the user's file says, else the effective (default) value. */
+    shownValue: function (path) {
+      var fromDoc = getPath(this.doc, path);
+      return fromDoc.found ? fromDoc.value : getPath(this.effective, path).value;
+    },
+    render: function () {
+      var self = this;
+      this.fields = {};
+      var box = clear($("#config-fields"));
+      var eff = this.effective || {};
+      var general = [];
+      var sections = [];
+      Object.keys(eff).forEach(function (k) {
+        if (isPlainObject(eff[k])) sections.push(k);
+        else general.push(k);
+      });
+      if (general.length) box.appendChild(this.section("general", "General", general.map(function (k) { return [k]; })));
+      sections.sort(function (a, b) {
+        var ia = SECTION_ORDER.indexOf(a);
+        var ib = SECTION_ORDER.indexOf(b);
+        return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.localeCompare(b);
+      });
+      sections.forEach(function (name) {
+        box.appendChild(self.section(name, humanize(name), self.leafPaths(eff[name], [name])));
+      });
+      this.clearErrors();
+    },
+    leafPaths: function (obj, prefix) {
+      var self = this;
+      var out = [];
+      Object.keys(obj).forEach(function (k) {
+        var path = prefix.concat([k]);
+        if (isPlainObject(obj[k]) && Object.keys(obj[k]).length) out = out.concat(self.leafPaths(obj[k], path));
+        else out.push(path);
+      });
+      return out;
+    },
+    section: function (id, title, paths) {
+      var self = this;
+      var headingId = "cfg-section-" + id;
+      return h("fieldset", { class: "card mb-3 config-section", "aria-labelledby": headingId },
+        h("div", { class: "card-header" }, h("legend", { class: "h6 mb-0 float-none", id: headingId, text: title })),
+        h("div", { class: "card-body row g-3" }, paths.map(function (p) { return self.field(p); })));
+    },
+    field: function (parts) {
+      var path = parts.join(".");
+      var id = "cfg-" + path.replace(/[^a-z0-9_]+/gi, "-");
+      var effValue = getPath(this.effective, path).value;
+      var value = this.shownValue(path);
+      var kind = typeof effValue === "boolean" ? "bool"
+        : typeof effValue === "number" ? "number"
+        : Array.isArray(effValue) ? (effValue.some(isPlainObject) || /webhooks$/.test(path) ? "json" : "list")
+        : isPlainObject(effValue) ? "json"
+        : "text";
+      var label = humanize(parts[parts.length - 1]);
+      var errorId = id + "-error";
+      var helpId = id + "-help";
+      var input;
+      var initial;
+      if (kind === "bool") {
+        initial = value ? "true" : "false";
+        input = h("input", { class: "form-check-input", type: "checkbox", role: "switch", id: id, name: path,
+          "aria-describedby": helpId });
+        input.checked = !!value;
+        var wrap = h("div", { class: "col-12 col-md-6 config-field", dataset: { path: path } },
+          h("div", { class: "form-check form-switch" }, input,
+            h("label", { class: "form-check-label", for: id, text: label }),
+            h("div", { class: "invalid-feedback", id: errorId })),
+          h("div", { class: "form-text", id: helpId }, h("code", { text: path })));
+        this.fields[path] = { input: input, kind: kind, initial: initial, effValue: effValue };
+        return wrap;
+      }
+      if (kind === "list" || kind === "json") {
+        initial = kind === "list" ? (value || []).map(String).join("\n") : JSON.stringify(value === undefined ? null : value, null, 2);
+        input = h("textarea", { class: "form-control font-monospace", id: id, name: path, rows: Math.min(8, Math.max(2, initial.split("\n").length)),
+          "aria-describedby": helpId, spellcheck: "false" });
+        input.value = initial;
+      } else {
+        initial = value === null || value === undefined ? "" : String(value);
+        var secret = SECRET_RE.test(path);
+        input = h("input", {
+          class: "form-control", id: id, name: path, type: secret ? "password" : "text",
+          inputmode: kind === "number" ? "decimal" : null, autocomplete: secret ? "new-password" : "off",
+          spellcheck: "false", "aria-describedby": helpId,
+          placeholder: value === null || value === undefined ? "(not set)" : null,
+        });
+        input.value = initial;
+      }
+      this.fields[path] = { input: input, kind: kind, initial: initial, effValue: effValue };
+      var hint = kind === "list" ? "One per line." : kind === "json" ? "JSON." : null;
+      var wide = kind === "list" || kind === "json" || /naming$|url$|user_agent$|roots$/.test(path);
+      return h("div", { class: (wide ? "col-12" : "col-12 col-md-6") + " config-field", dataset: { path: path } },
+        h("label", { class: "form-label", for: id, text: label }),
+        input,
+        h("div", { class: "invalid-feedback", id: errorId }),
+        h("div", { class: "form-text", id: helpId }, h("code", { text: path }), hint ? " · " + hint : ""));
+    },
+    /** Read one field back; returns {ok, value} or {ok: false, message} for JSON that does not parse. */
+    readField: function (f) {
+      var raw = f.kind === "bool" ? (f.input.checked ? "true" : "false") : f.input.value;
+      if (f.kind === "bool") return { ok: true, value: f.input.checked, raw: raw };
+      if (f.kind === "number") {
+        var t = raw.trim();
+        if (t === "") return { ok: true, value: null, raw: raw };
+        // Plain numbers are sent as numbers; anything else ("30s", "5M", typos) goes as typed and the
+        // server's validation answers with a message for this field.
+        return { ok: true, value: /^-?\d+(\.\d+)?$/.test(t) ? Number(t) : t, raw: raw };
+      }
+      if (f.kind === "list") {
+        var items = raw.split("\n").map(function (s) { return s.trim(); }).filter(Boolean);
+        var numeric = Array.isArray(f.effValue) && f.effValue.length && typeof f.effValue[0] === "number";
+        return { ok: true, value: numeric ? items.map(function (s) { return isFinite(s) ? Number(s) : s; }) : items, raw: raw };
+      }
+      if (f.kind === "json") {
+        try {
+          return { ok: true, value: raw.trim() ? JSON.parse(raw) : null, raw: raw };
+        } catch (e) {
+          return { ok: false, message: "not valid JSON: " + e.message, raw: raw };
+        }
+      }
+      if (raw === "" && (f.effValue === null || f.effValue === undefined)) return { ok: true, value: null, raw: raw };
+      return { ok: true, value: raw, raw: raw };
+    },
+    /** The user's document with only the fields the user changed set: the file stays as small as it was. */
+    buildDocument: function () {
+      var doc = JSON.parse(JSON.stringify(this.doc || {}));
+      var local = [];
+      var self = this;
+      Object.keys(this.fields).forEach(function (path) {
+        var f = self.fields[path];
+        var r = self.readField(f);
+        if (!r.ok) {
+          local.push({ path: path, message: r.message });
+          return;
+        }
+        if (r.raw !== f.initial) setPath(doc, path, r.value);
+      });
+      return { doc: doc, local: local };
+    },
+    clearErrors: function () {
+      $all("#config-form .is-invalid").forEach(function (el) {
+        el.classList.remove("is-invalid");
+        el.removeAttribute("aria-invalid");
+        var errId = el.id + "-error";
+        var describedBy = (el.getAttribute("aria-describedby") || "").split(" ").filter(function (x) { return x && x !== errId; });
+        el.setAttribute("aria-describedby", describedBy.join(" "));
+      });
+      $all("#config-form .invalid-feedback").forEach(function (el) { el.textContent = ""; });
+      $("#config-errors").hidden = true;
+    },
+    /** Map the server's issues ([{path, line, message}]) onto the fields; unknown paths go to the top box. */
+    showErrors: function (errors) {
+      var self = this;
+      this.clearErrors();
+      var general = [];
+      var first = null;
+      errors.forEach(function (e) {
+        var path = normalizePath(e.path);
+        var field = self.fieldFor(path);
+        var text = (e.message || "invalid") + (e.line ? " (line " + e.line + ")" : "");
+        if (!field) {
+          general.push((path ? path + ": " : "") + text);
+          return;
+        }
+        var input = field.input;
+        var fb = $("#" + cssEscape(input.id + "-error"));
+        var extra = path !== field.path && path.indexOf(field.path) === 0 ? path.slice(field.path.length).replace(/^\./, "") + ": " : "";
+        fb.textContent = (fb.textContent ? fb.textContent + "; " : "") + extra + text;
+        input.classList.add("is-invalid");
+        input.setAttribute("aria-invalid", "true");
+        var ids = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+        if (ids.indexOf(fb.id) < 0) ids.unshift(fb.id);
+        input.setAttribute("aria-describedby", ids.join(" "));
+        if (!first) first = input;
+      });
+      var box = $("#config-errors");
+      clear(box);
+      var n = errors.length;
+      box.appendChild(h("strong", { text: n === 1 ? "One problem; nothing was saved." : n + " problems; nothing was saved." }));
+      if (general.length) box.appendChild(h("ul", { class: "mb-0 mt-1" }, general.map(function (t) { return h("li", { text: t }); })));
+      box.hidden = false;
+      if (first) {
+        first.focus();
+      } else {
+        box.setAttribute("tabindex", "-1");
+        box.focus();
+      }
+      announce(box.textContent);
+    },
+    fieldFor: function (path) {
+      var parts = path.split(".");
+      for (var i = parts.length; i > 0; i--) {
+        var p = parts.slice(0, i).join(".");
+        if (this.fields[p]) return { path: p, input: this.fields[p].input };
+      }
+      return null;
+    },
+    save: function (button) {
+      var self = this;
+      var built = this.buildDocument();
+      $("#config-saved").hidden = true;
+      if (built.local.length) {
+        this.showErrors(built.local);
+        return Promise.resolve();
+      }
+      setBusy(button, true);
+      return api("PUT", "/api/config", built.doc).then(function (answer) {
+        if (answer && answer.config && answer.effective) {
+          self.doc = answer.config;
+          self.effective = answer.effective;
+          self.render();
+        } else {
+          return self.load().then(function () { return answer; });
+        }
+        return answer;
+      }).then(function () {
+        var ok = $("#config-saved");
+        ok.textContent = "Saved. The previous file was kept as a backup.";
+        ok.hidden = false;
+        toast("Configuration saved.", "success");
+        return api("GET", "/api/config/backups").then(function (b) {
+          self.renderBackups(Array.isArray(b) ? b : (b && b.backups) || []);
+        }, function () {});
+      }).catch(function (err) {
+        var errors = err.details && (err.details.errors || err.details.issues);
+        if ((err.status === 422 || err.status === 400) && Array.isArray(errors) && errors.length) {
+          self.showErrors(errors);
+        } else if (err.status !== 401) {
+          var box = $("#config-errors");
+          box.textContent = err.message;
+          box.hidden = false;
+        }
+      }).then(function () { setBusy(button, false); });
+    },
+    renderBackups: function (backups) {
+      var list = clear($("#config-backups"));
+      if (!backups.length) {
+        list.appendChild(h("div", { class: "list-group-item text-body-secondary", text: "No backups yet." }));
+        return;
+      }
+      backups.forEach(function (b) {
+        var name = typeof b === "string" ? b : b.name;
+        var when = typeof b === "string" ? "" : fmtDate(b.created_at || b.modified || b.mtime);
+        list.appendChild(h("div", { class: "list-group-item d-flex flex-wrap align-items-center gap-2", dataset: { backup: name } },
+          h("div", { class: "flex-grow-1 min-w-0" },
+            h("code", { class: "text-break", text: name }),
+            h("div", { class: "small text-body-secondary", text: [when, b.size ? fmtBytes(b.size) : ""].filter(Boolean).join(" · ") })),
+          h("button", { type: "button", class: "btn btn-sm btn-outline-secondary", dataset: { restore: name },
+            "aria-label": "Restore " + name, text: "Restore" })));
+      });
+    },
+    restore: function (name, button) {
+      var self = this;
+      return confirmDialog("Restore this backup?", "The current configuration is replaced by " + name +
+        " (the current file is kept as a new backup).", "Restore", "btn-warning").then(function (yes) {
+        if (!yes) return;
+        setBusy(button, true);
+        return api("POST", "/api/config/backups/" + encodeURIComponent(name) + "/restore", {}).then(function () {
+          toast("Restored " + name + ".", "success");
+          return self.load();
+        }).catch(function (err) {
+          var errors = err.details && err.details.errors;
+          if (Array.isArray(errors) && errors.length) {
+            toast("The backup is not valid: " + errors.map(function (e) { return normalizePath(e.path) + ": " + e.message; }).join("; "), "danger");
+          } else {
+            showError(err, "Restore failed");
+          }
+        }).then(function () { setBusy(button, false); });
+      });
+    },
+  };
+
+  function isPlainObject(v) {
+    return v !== null && typeof v === "object" && !Array.isArray(v);
+  }
+
+  function humanize(name) {
+    var words = String(name).split("_").map(function (w) { return ACRONYMS[w] || w; });
+    var s = words.join(" ");
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+
+  /** "downloads.language[1]" or ["downloads", "language", 1] -> "downloads.language.1" */
+  function normalizePath(path) {
+    if (Array.isArray(path)) return path.join(".");
+    return String(path || "").replace(/\[(\d+)\]/g, ".$1").replace(/^\./, "");
+  }
+
+  function getPath(obj, path) {
+    var parts = path.split(".");
+    var cur = obj;
+    for (var i = 0; i < parts.length; i++) {
+      if (!isPlainObject(cur) || !Object.prototype.hasOwnProperty.call(cur, parts[i])) return { found: false, value: undefined };
+      cur = cur[parts[i]];
+    }
+    return { found: true, value: cur };
+  }
+
+  function setPath(obj, path, value) {
+    var parts = path.split(".");
+    var cur = obj;
+    for (var i = 0; i < parts.length - 1; i++) {
+      if (!isPlainObject(cur[parts[i]])) cur[parts[i]] = {};
+      cur = cur[parts[i]];
+    }
+    cur[parts[parts.length - 1]] = value;
+  }
+
+  function cssEscape(s) {
+    return global.CSS && global.CSS.escape ? global.CSS.escape(s) : s.replace(/[^a-zA-Z0-9_-]/g, "\\$&");
+  }
+
+  views.config = {
+    title: function () { return "Configuration"; },
+    show: function () {
+      $("#config-saved").hidden = true;
+      Config.load();
+    },
+  };
+
+  function initConfig() {
+    $("#config-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      Config.save(ev.submitter || $("#config-save"));
+    });
+    $("#config-reset").addEventListener("click", function () {
+      Config.render();
+      $("#config-saved").hidden = true;
+    });
+    $("#config-backups").addEventListener("click", function (ev) {
+      var btn = ev.target.closest("button[data-restore]");
+      if (btn) Config.restore(btn.dataset.restore, btn);
+    });
+  }
+
+  // ---------------------------------------------------------------- htmx glue
+
+  /** hx-* attributes added to the page talk to the same API: send the token, treat 401 like fetch does. */
+  function initHtmx() {
+    document.body.addEventListener("htmx:configRequest", function (ev) {
+      var token = Auth.token();
+      if (token) ev.detail.headers.Authorization = "Bearer " + token;
+    });
+    document.body.addEventListener("htmx:responseError", function (ev) {
+      if (ev.detail && ev.detail.xhr && ev.detail.xhr.status === 401) sessionExpired();
+    });
+  }
+
+  // ---------------------------------------------------------------- readiness marker (tests, bench)
+
+  function markReady(name) {
+    document.documentElement.setAttribute("data-ready", name);
+    if (global.performance && performance.mark) {
+      try { performance.mark("aniworldd:ready:" + name); } catch (e) { /* ignore */ }
+    }
+  }
+
+  // ---------------------------------------------------------------- boot
+
+  function boot() {
+    initAuthForms();
+    initLibrary();
+    initSeries();
+    initSearch();
+    initConfig();
+    initHtmx();
+    $("#scan-btn").addEventListener("click", Scan.start);
+    Object.keys(App.extraInits).forEach(function (k) { App.extraInits[k](); });
+    global.addEventListener("hashchange", route);
+
+    api("GET", "/api/auth/status", undefined, { noAuthRedirect: true }).then(function (st) {
+      authState.configured = !(st && st.configured === false);
+      if (st && st.authenticated === false && Auth.token()) Auth.clear(); // revoked or from another secret
+      if (Auth.token()) {
+        document.body.classList.remove("logged-out");
+        startSocket();
+        setTimeout(refreshQueueBadge, 0);
+      }
+      route();
+    }).catch(function (err) {
+      var boot_ = $("#boot");
+      clear(boot_).appendChild(h("div", { class: "alert alert-danger d-inline-block", role: "alert" },
+        "Cannot reach the daemon: " + err.message + " ",
+        h("button", { type: "button", class: "btn btn-sm btn-outline-danger ms-2", text: "Retry",
+          onclick: function () { location.reload(); } })));
+    });
+  }
+
+  var App = {
+    api: api,
+    h: h,
+    $: $,
+    $all: $all,
+    clear: clear,
+    toast: toast,
+    announce: announce,
+    showError: showError,
+    confirm: confirmDialog,
+    setBusy: setBusy,
+    debounce: debounce,
+    fmt: { bytes: fmtBytes, speed: fmtSpeed, eta: fmtEta, date: fmtDate, episode: episodeLabel,
+      site: siteLabel, language: function (c) { return LANGUAGE_LABELS[c] || c; } },
+    languageBadge: languageBadge,
+    views: views,
+    bus: bus,
+    auth: Auth,
+    markReady: markReady,
+    updateQueueBadge: updateQueueBadge,
+    socket: function () { return socket; },
+    extraInits: {},
+  };
+  global.App = App;
+
+  // Deferred scripts run before DOMContentLoaded, so queue.js (loaded after this file) has registered
+  // its view by the time boot() runs.
+  if (document.readyState !== "complete") document.addEventListener("DOMContentLoaded", boot);
+  else setTimeout(boot, 0);
+})(window);

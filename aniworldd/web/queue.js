@@ -1,0 +1,363 @@
+/*
+ * queue.js: the download queue page. GET /api/queue/status for the full picture, then the WebSocket keeps
+ * it live: `queue_status` re-renders the lists, `download_progress` moves one bar in place (no re-render,
+ * so keyboard focus and screen-reader position survive twice-a-second updates).
+ */
+(function (global) {
+  "use strict";
+
+  var App = global.App;
+  var h = App.h;
+  var $ = App.$;
+  var fmt = App.fmt;
+  var MAX_ROWS = 200; // per list; the rest is summarised (a NAS queue can hold thousands)
+
+  var state = {
+    status: null,
+    visible: false,
+    live: {}, // download_id -> latest download_progress payload
+    announced: {}, // download_id -> last announced quarter
+    refreshTimer: null,
+    lastFetch: 0,
+  };
+
+  function itemProgress(it) {
+    var p = it.progress;
+    var o = p && typeof p === "object" ? p : {};
+    var percent = typeof p === "number" ? p : o.percent;
+    var live = state.live[it.id];
+    var res = {
+      percent: Number(percent) || 0,
+      downloaded: it.downloaded_bytes !== undefined ? it.downloaded_bytes : o.downloaded_bytes,
+      total: it.total_bytes !== undefined ? it.total_bytes : o.total_bytes,
+      speed: it.speed_mbps !== undefined ? it.speed_mbps : it.speed !== undefined ? it.speed : o.speed_mbps,
+      eta: it.eta_seconds !== undefined ? it.eta_seconds : it.eta !== undefined ? it.eta : o.eta_seconds,
+    };
+    if (live && live.percent >= res.percent) {
+      res = {
+        percent: live.percent,
+        downloaded: live.downloaded_bytes,
+        total: live.total_bytes,
+        speed: live.speed_mbps,
+        eta: live.eta_seconds,
+      };
+    }
+    if (it.status === "completed") res.percent = 100;
+    res.percent = Math.max(0, Math.min(100, res.percent));
+    return res;
+  }
+
+  function itemTitle(it) {
+    return (it.serie_name || it.serie_folder || it.key || it.serie_id) + " · " + fmt.episode(it.season, it.episode);
+  }
+
+  function progressText(p) {
+    return [
+      Math.floor(p.percent) + " %",
+      fmt.speed(p.speed),
+      fmt.eta(p.eta) ? "ETA " + fmt.eta(p.eta) : "",
+      p.total ? fmt.bytes(p.downloaded || 0) + " of " + fmt.bytes(p.total) : "",
+    ].filter(Boolean).join(" · ");
+  }
+
+  function progressValueText(p) {
+    var parts = [Math.floor(p.percent) + " percent"];
+    if (p.speed) parts.push(fmt.speed(p.speed));
+    if (p.eta) parts.push(Math.round(p.eta) + " seconds left");
+    return parts.join(", ");
+  }
+
+  function progressBar(it, p, extraClass) {
+    var bar = h("div", { class: "progress-bar " + (extraClass || "") });
+    bar.style.width = p.percent + "%";
+    return h("div", {
+      class: "progress queue-progress",
+      role: "progressbar",
+      "aria-label": "Progress of " + itemTitle(it),
+      "aria-valuemin": "0",
+      "aria-valuemax": "100",
+      "aria-valuenow": String(Math.floor(p.percent)),
+      "aria-valuetext": progressValueText(p),
+    }, bar);
+  }
+
+  var PRIORITY_CLASS = { high: "text-bg-danger", normal: "text-bg-secondary", low: "text-bg-light border" };
+
+  function itemRow(it, kind) {
+    var p = itemProgress(it);
+    var buttons = [];
+    if (kind === "failed") {
+      buttons.push(h("button", { type: "button", class: "btn btn-sm btn-outline-primary", dataset: { retry: it.id },
+        "aria-label": "Retry " + itemTitle(it), text: "Retry" }));
+    }
+    buttons.push(h("button", {
+      type: "button",
+      class: "btn btn-sm btn-outline-danger",
+      dataset: { remove: it.id, kind: kind },
+      "aria-label": (kind === "active" ? "Cancel " : "Remove ") + itemTitle(it),
+      text: kind === "active" ? "Cancel" : "Remove",
+    }));
+    var head = h("div", { class: "d-flex flex-wrap align-items-center gap-2" },
+      h("div", { class: "flex-grow-1 min-w-0" },
+        h("a", { class: "fw-semibold text-decoration-none", href: "#/series/" + encodeURIComponent(it.key || it.serie_id),
+          text: itemTitle(it) }),
+        " ",
+        it.language ? App.languageBadge(it.language) : null,
+        " ",
+        it.priority && it.priority !== "normal"
+          ? h("span", { class: "badge " + (PRIORITY_CLASS[it.priority] || "text-bg-secondary"), text: it.priority + " priority" })
+          : null),
+      h("div", { class: "btn-group btn-group-sm" }, buttons));
+    var body = [];
+    if (kind === "active") {
+      body.push(progressBar(it, p, "progress-bar-striped progress-bar-animated"));
+      body.push(h("div", { class: "small text-body-secondary mt-1 progress-text", text: progressText(p) }));
+    } else if (kind === "completed") {
+      body.push(progressBar(it, p, "bg-success"));
+      body.push(h("div", { class: "small text-body-secondary mt-1", text: ["Done", it.total_bytes ? fmt.bytes(it.total_bytes) : "",
+        fmt.date(it.completed_at || it.updated_at)].filter(Boolean).join(" · ") }));
+    } else if (kind === "failed") {
+      body.push(h("div", { class: "small text-danger-emphasis mt-1 text-break",
+        text: (it.error || "failed") + (it.attempts ? " (attempts: " + it.attempts + ")" : "") }));
+    } else {
+      body.push(h("div", { class: "small text-body-secondary", text: "Waiting" +
+        (it.attempts ? " · retry " + it.attempts : "") + (it.error ? " · last error: " + it.error : "") }));
+    }
+    return h("div", { class: "list-group-item queue-item", dataset: { itemId: it.id, status: it.status || kind } }, head, body);
+  }
+
+  function renderList(el, items, kind, emptyText) {
+    App.clear(el);
+    if (!items.length) {
+      el.appendChild(h("div", { class: "list-group-item text-body-secondary small", text: emptyText }));
+      return;
+    }
+    var frag = document.createDocumentFragment();
+    items.slice(0, MAX_ROWS).forEach(function (it) { frag.appendChild(itemRow(it, kind)); });
+    if (items.length > MAX_ROWS) {
+      frag.appendChild(h("div", { class: "list-group-item text-body-secondary small",
+        text: "… and " + (items.length - MAX_ROWS) + " more" }));
+    }
+    el.appendChild(frag);
+  }
+
+  function stat(label, value) {
+    return h("div", { class: "col-4 col-lg" },
+      h("div", { class: "card card-body py-2 px-3 h-100" },
+        h("div", { class: "small text-body-secondary", text: label }),
+        h("div", { class: "fs-5 fw-semibold", text: String(value) })));
+  }
+
+  function render(status) {
+    state.status = status;
+    App.updateQueueBadge(status);
+    if (!state.visible) return;
+    var active = status.active_downloads || [];
+    var pending = status.pending_queue || [];
+    var completed = status.completed_downloads || [];
+    var failed = status.failed_downloads || [];
+    var stats = status.statistics || {};
+    // Forget live progress of items that are no longer downloading.
+    var activeIds = {};
+    active.forEach(function (it) { activeIds[it.id] = true; });
+    Object.keys(state.live).forEach(function (id) { if (!activeIds[id]) delete state.live[id]; });
+
+    var running = !!status.is_running;
+    var paused = !!status.is_paused;
+    $("#queue-state").textContent = !running ? "Stopped" : paused ? "Paused" : "Running";
+    var btn = function (a) { return $("[data-queue-action='" + a + "']"); };
+    btn("start").disabled = running;
+    btn("stop").disabled = !running;
+    btn("pause").disabled = !running || paused;
+    btn("resume").disabled = !paused;
+    btn("retry").disabled = !failed.length && !stats.failed;
+    btn("clear").disabled = !completed.length && !stats.completed;
+
+    var stats_ = App.clear($("#queue-stats"));
+    var speed = stats.speed_mbps !== undefined ? stats.speed_mbps
+      : active.reduce(function (s, it) { return s + (itemProgress(it).speed || 0); }, 0);
+    [
+      ["Downloading", stats.active !== undefined ? stats.active : active.length],
+      ["Waiting", stats.pending !== undefined ? stats.pending : pending.length],
+      ["Completed", stats.completed !== undefined ? stats.completed : completed.length],
+      ["Failed", stats.failed !== undefined ? stats.failed : failed.length],
+      ["Speed", fmt.speed(speed) || "–"],
+    ].forEach(function (s) { stats_.appendChild(stat(s[0], s[1])); });
+
+    // Keep focus on the same button across a re-render (keyboard users).
+    var focused = document.activeElement;
+    var focusKey = focused && focused.closest && focused.closest(".queue-item") && focused.dataset
+      ? { id: focused.closest(".queue-item").dataset.itemId, retry: focused.dataset.retry, remove: focused.dataset.remove }
+      : null;
+
+    renderList($("#queue-active"), active, "active", running ? (paused ? "Paused." : "Nothing is downloading.") : "The queue is stopped.");
+    renderList($("#queue-pending"), pending, "pending", "Nothing is waiting.");
+    renderList($("#queue-failed"), failed, "failed", "No failed downloads.");
+    renderList($("#queue-completed"), completed, "completed", "Nothing completed yet.");
+
+    if (focusKey && focusKey.id) {
+      var row = document.querySelector(".queue-item[data-item-id='" + focusKey.id + "']");
+      var target = row && (row.querySelector(focusKey.retry ? "[data-retry]" : "[data-remove]"));
+      if (target) target.focus();
+    }
+    App.markReady("queue");
+  }
+
+  function fetchStatus() {
+    state.lastFetch = Date.now();
+    return App.api("GET", "/api/queue/status").then(render).catch(function (err) {
+      App.showError(err, "Loading the queue failed");
+    });
+  }
+
+  /** At most one status fetch per second, however many events ask for one. */
+  function scheduleFetch() {
+    if (state.refreshTimer) return;
+    var wait = Math.max(0, 1000 - (Date.now() - state.lastFetch));
+    state.refreshTimer = setTimeout(function () {
+      state.refreshTimer = null;
+      if (state.visible) fetchStatus();
+    }, wait);
+  }
+
+  function onProgress(d) {
+    var id = d.download_id;
+    if (id === undefined || id === null) return;
+    var prev = state.live[id];
+    if (!prev || (d.percent || 0) >= (prev.percent || 0) || (d.downloaded_bytes || 0) < (prev.downloaded_bytes || 0)) {
+      state.live[id] = d;
+    }
+    var quarter = Math.floor((d.percent || 0) / 25);
+    if (state.announced[id] === undefined || quarter > state.announced[id]) {
+      if (state.announced[id] !== undefined || quarter > 0) {
+        App.announce(itemTitle({ serie_name: d.folder, key: d.key, season: d.season, episode: d.episode }) + ": " +
+          Math.floor(d.percent || 0) + " percent");
+      }
+      state.announced[id] = quarter;
+    }
+    if (!state.visible) return;
+    var row = document.querySelector("#queue-active .queue-item[data-item-id='" + String(id).replace(/'/g, "") + "']");
+    if (!row) {
+      scheduleFetch(); // an item we have not seen start yet
+      return;
+    }
+    var p = {
+      percent: Math.max(0, Math.min(100, Number(state.live[id].percent) || 0)),
+      downloaded: state.live[id].downloaded_bytes,
+      total: state.live[id].total_bytes,
+      speed: state.live[id].speed_mbps,
+      eta: state.live[id].eta_seconds,
+    };
+    var bar = row.querySelector(".progress");
+    bar.setAttribute("aria-valuenow", String(Math.floor(p.percent)));
+    bar.setAttribute("aria-valuetext", progressValueText(p));
+    bar.firstChild.style.width = p.percent + "%";
+    row.querySelector(".progress-text").textContent = progressText(p);
+  }
+
+  function onComplete(d) {
+    delete state.announced[d.download_id];
+    App.announce("Downloaded " + (d.folder || d.key) + " " + fmt.episode(d.season, d.episode));
+    App.bus.emit("queue:changed", d);
+    if (state.visible) scheduleFetch();
+  }
+
+  function onFailed(d) {
+    delete state.announced[d.download_id];
+    var what = (d.folder || d.key) + " " + fmt.episode(d.season, d.episode);
+    App.toast((d.will_retry ? "Download will be retried: " : "Download failed: ") + what + " (" + (d.reason || "error") + ")",
+      d.will_retry ? "warning" : "danger");
+    App.bus.emit("queue:changed", d);
+    if (state.visible) scheduleFetch();
+  }
+
+  var ACTIONS = {
+    start: ["POST", "/api/queue/start"],
+    stop: ["POST", "/api/queue/stop"],
+    pause: ["POST", "/api/queue/pause"],
+    resume: ["POST", "/api/queue/resume"],
+    retry: ["POST", "/api/queue/retry"],
+    clear: ["DELETE", "/api/queue/completed"],
+  };
+
+  function looksLikeStatus(x) {
+    return x && typeof x === "object" && "pending_queue" in x && "active_downloads" in x;
+  }
+
+  function runAction(name, button) {
+    var a = ACTIONS[name];
+    App.setBusy(button, true);
+    return App.api(a[0], a[1], a[0] === "POST" ? {} : undefined).then(function (answer) {
+      // Start/stop/pause/resume answer with the new status in `queue`; retry/clear only with a count.
+      if (answer && looksLikeStatus(answer.queue)) render(answer.queue);
+      else if (looksLikeStatus(answer)) render(answer);
+      else return fetchStatus();
+    }).catch(function (err) {
+      App.showError(err, button.textContent);
+    }).then(function () {
+      App.setBusy(button, false);
+      if (state.status) render(state.status); // restore the enabled/disabled state
+      if (button && !button.disabled) button.focus();
+    });
+  }
+
+  function init() {
+    $("[data-view='queue'] [role='toolbar']").addEventListener("click", function (ev) {
+      var btn = ev.target.closest("[data-queue-action]");
+      if (btn) runAction(btn.getAttribute("data-queue-action"), btn);
+    });
+    $("[data-view='queue']").addEventListener("click", function (ev) {
+      var btn = ev.target.closest("button[data-retry], button[data-remove]");
+      if (!btn) return;
+      if (btn.dataset.retry) {
+        App.setBusy(btn, true);
+        App.api("POST", "/api/queue/retry", { item_ids: [Number(btn.dataset.retry)] })
+          .then(fetchStatus, function (err) { App.showError(err, "Retry"); App.setBusy(btn, false); });
+        return;
+      }
+      var id = btn.dataset.remove;
+      var ask = btn.dataset.kind === "active"
+        ? App.confirm("Cancel this download?", "The partial file is deleted and the episode stays missing.", "Cancel download", "btn-danger")
+        : Promise.resolve(true);
+      ask.then(function (yes) {
+        if (!yes) return;
+        App.setBusy(btn, true);
+        App.api("DELETE", "/api/queue/" + encodeURIComponent(id)).then(function () {
+          App.announce("Removed");
+          App.bus.emit("queue:changed", null);
+          return fetchStatus();
+        }, function (err) {
+          App.showError(err, "Remove");
+          App.setBusy(btn, false);
+        });
+      });
+    });
+
+    var socket = App.socket();
+    var attach = function (s) {
+      s.on("queue_status", function (status) {
+        if (state.visible) render(status);
+        else state.status = status;
+      });
+      s.on("download_progress", onProgress);
+      s.on("download_complete", onComplete);
+      s.on("download_failed", onFailed);
+      s.on("connect", function () { if (state.visible) fetchStatus(); }); // catch up after a reconnect
+    };
+    if (socket) attach(socket);
+    else App.bus.on("ws:created", attach);
+  }
+
+  App.views.queue = {
+    title: function () { return "Queue"; },
+    show: function () {
+      state.visible = true;
+      if (state.status) render(state.status);
+      fetchStatus();
+    },
+    hide: function () {
+      state.visible = false;
+    },
+  };
+  App.extraInits.queue = init;
+})(window);

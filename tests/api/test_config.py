@@ -1,0 +1,114 @@
+"""/api/config: read, validate, save with backup, restore — against a real config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from aniworldd import events
+from tests.api.conftest import Api
+
+
+def _doc(api: Api) -> dict:
+    return yaml.safe_load(api.ctx.config_path.read_text())
+
+
+async def test_get_returns_document_and_effective(logged_in: Api) -> None:
+    status, data = await logged_in.call("GET", "/api/config")
+    assert status == 200
+    assert data["config"] == _doc(logged_in)
+    assert data["effective"]["downloads"]["max_concurrent"] == 2  # a default, not in the file
+    assert "max_concurrent" not in data["config"]["downloads"]
+    status, again = await logged_in.call("GET", "/api/config/")
+    assert status == 200 and again == data
+
+
+async def test_put_saves_atomically_with_backup_and_event(logged_in: Api) -> None:
+    sub = logged_in.ctx.bus.subscribe({events.CONFIG_CHANGED})
+    before = logged_in.ctx.config_path.read_text()
+    doc = _doc(logged_in)
+    doc["downloads"]["max_concurrent"] = 4
+    status, data = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 200
+    assert data["effective"]["downloads"]["max_concurrent"] == 4
+    assert _doc(logged_in)["downloads"]["max_concurrent"] == 4
+    assert sub.get_nowait().type == events.CONFIG_CHANGED
+
+    status, backups = await logged_in.call("GET", "/api/config/backups")
+    assert status == 200 and len(backups) == 1
+    assert set(backups[0]) == {"name", "size", "created_at"}
+    backup_dir = Path(logged_in.ctx.config["data_dir"]) / "config-backups"
+    assert (backup_dir / backups[0]["name"]).read_text() == before
+
+    # the GET shape is accepted back as well
+    doc["downloads"]["max_concurrent"] = 3
+    status, data = await logged_in.call("PUT", "/api/config", json={"config": doc})
+    assert status == 200 and _doc(logged_in)["downloads"]["max_concurrent"] == 3
+
+
+async def test_put_invalid_is_422_with_paths_and_changes_nothing(logged_in: Api) -> None:
+    before = logged_in.ctx.config_path.read_text()
+    doc = _doc(logged_in)
+    doc["downloads"]["max_concurrent"] = "many"
+    doc["server"] = {"port": 70000}
+    status, data = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 422
+    assert data["error"]["code"] == "invalid_config"
+    errors = {e["path"]: e for e in data["error"]["details"]["errors"]}
+    assert set(errors) == {"downloads.max_concurrent", "server.port"}
+    assert errors["downloads.max_concurrent"]["message"] == "expected int"
+    assert all(isinstance(e["line"], int) for e in errors.values())
+    assert logged_in.ctx.config_path.read_text() == before
+    status, backups = await logged_in.call("GET", "/api/config/backups")
+    assert backups == []
+
+
+async def test_put_rejects_non_objects(logged_in: Api) -> None:
+    for payload in (b"[1, 2]", b'"text"', b"not json"):
+        status, data = await logged_in.call("PUT", "/api/config", data=payload)
+        assert status == 400, payload
+
+
+async def test_validate_does_not_save(logged_in: Api) -> None:
+    before = logged_in.ctx.config_path.read_text()
+    status, data = await logged_in.call("POST", "/api/config/validate", json={"mqtt": {"port": "x"}, "bogus": 1})
+    assert status == 200 and data["valid"] is False
+    assert {e["path"] for e in data["errors"]} == {"mqtt.port", "bogus"}
+    status, data = await logged_in.call("POST", "/api/config/validate", json={"logging": {"level": "debug"}})
+    assert status == 200 and data == {"valid": True, "errors": []}
+    assert logged_in.ctx.config_path.read_text() == before
+
+
+async def test_restore_backup(logged_in: Api) -> None:
+    original = logged_in.ctx.config_path.read_text()
+    doc = _doc(logged_in)
+    doc["logging"] = {"level": "DEBUG"}
+    await logged_in.call("PUT", "/api/config", json=doc)
+    _, backups = await logged_in.call("GET", "/api/config/backups")
+    status, data = await logged_in.call("POST", f"/api/config/backups/{backups[0]['name']}/restore")
+    assert status == 200
+    assert yaml.safe_load(logged_in.ctx.config_path.read_text()) == yaml.safe_load(original)
+    assert data["config"] == yaml.safe_load(original)
+
+
+async def test_restore_errors(logged_in: Api) -> None:
+    status, data = await logged_in.call("POST", "/api/config/backups/evil.yaml/restore")
+    assert status == 400
+    status, data = await logged_in.call("POST", "/api/config/backups/config-20240101T000000000000Z.yaml/restore")
+    assert status == 404
+    backup_dir = Path(logged_in.ctx.config["data_dir"]) / "config-backups"
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    (backup_dir / "config-20240101T000000000000Z.yaml").write_text("downloads:\n  max_concurrent: lots\n")
+    before = logged_in.ctx.config_path.read_text()
+    status, data = await logged_in.call("POST", "/api/config/backups/config-20240101T000000000000Z.yaml/restore")
+    assert status == 422 and data["error"]["details"]["errors"][0]["path"] == "downloads.max_concurrent"
+    assert logged_in.ctx.config_path.read_text() == before
+
+
+async def test_config_needs_auth_and_service(logged_in: Api) -> None:
+    resp = await logged_in.client.get("/api/config")
+    assert resp.status == 401
+    logged_in.ctx.config_service = None
+    status, data = await logged_in.call("GET", "/api/config")
+    assert status == 503

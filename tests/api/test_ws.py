@@ -1,0 +1,167 @@
+"""/ws/connect: auth, rooms, envelope, ping/pong, logout, and dropping a client that does not read."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import aiohttp
+import pytest
+
+from aniworldd import events
+from aniworldd.api.ws import CLOSE_REVOKED, HUB
+from tests.api.conftest import Api
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def _progress(i: int = 0, **extra) -> dict:
+    return {"download_id": i, "key": "some-show", "folder": "Some Show", "season": 1, "episode": i,
+            "language": "ger-dub", "percent": 50.0, **extra}
+
+
+async def _next(ws: aiohttp.ClientWebSocketResponse, skip: tuple[str, ...] = ()) -> dict:
+    while True:
+        msg = await asyncio.wait_for(ws.receive_json(), 10)
+        if msg["type"] not in skip:
+            return msg
+
+
+async def _connect(api: Api, **kwargs) -> aiohttp.ClientWebSocketResponse:
+    ws = await api.client.ws_connect("/ws/connect", **kwargs)
+    hello = await _next(ws)
+    assert hello["type"] == "connected"
+    return ws
+
+
+async def _join(ws: aiohttp.ClientWebSocketResponse, room: str) -> None:
+    await ws.send_json({"action": "join", "room": room})
+    ack = await _next(ws)
+    assert ack["type"] == "joined" and ack["data"]["room"] == room
+
+
+@pytest.mark.parametrize("query", ["", "?token=garbage"])
+async def test_connect_needs_a_valid_token(logged_in: Api, query: str) -> None:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+        await logged_in.client.ws_connect(f"/ws/connect{query}")
+    assert exc.value.status == 401
+
+
+async def test_plain_http_get_is_400(logged_in: Api) -> None:
+    status, data = await logged_in.call("GET", "/ws/connect")
+    assert status == 400 and data["error"]["code"] == "bad_request"
+
+
+async def test_rooms_envelope_and_routing(logged_in: Api) -> None:
+    ws = await _connect(logged_in, params={"token": logged_in.token})
+    await _join(ws, "download_progress")
+    bus = logged_in.ctx.bus
+    bus.publish(events.SCAN_PROGRESS, {"key": "x", "folder": "X", "current": 1, "total": 2, "percent": 50.0})
+    bus.publish(events.DOWNLOAD_COMPLETE, {**_progress(1), "path": "/x", "size_bytes": 1})
+    bus.publish(events.DOWNLOAD_PROGRESS, _progress(2))
+    msg = await _next(ws)
+    # only the joined room's type arrives, in the seed's envelope
+    assert msg["type"] == "download_progress"
+    assert set(msg) == {"type", "timestamp", "data"}
+    assert TIMESTAMP.match(msg["timestamp"])
+    assert msg["data"]["key"] == "some-show" and msg["data"]["folder"] == "Some Show"
+    assert msg["data"]["episode"] == 2
+
+    await _join(ws, "scan_progress")
+    bus.publish(events.SCAN_COMPLETE, {"series": 1, "episodes": 2, "missing_episodes": 0, "unmatched": 0,
+                                       "duration_s": 0.1})
+    msg = await _next(ws)
+    assert msg["type"] == "scan_complete" and "key" in msg["data"] and "folder" in msg["data"]
+
+    await ws.send_json({"action": "leave", "room": "download_progress"})
+    left = await _next(ws)
+    assert left["type"] == "left" and left["data"]["rooms"] == ["scan_progress"]
+    bus.publish(events.DOWNLOAD_PROGRESS, _progress(3))
+    bus.publish(events.SCAN_FAILED, {"error": "disk gone"})
+    msg = await _next(ws)
+    assert msg["type"] == "scan_failed"
+    await ws.close()
+
+
+async def test_downloads_room_gets_queue_snapshot_then_changes(logged_in: Api) -> None:
+    ws = await _connect(logged_in, headers=logged_in.headers)  # the header works as well as ?token=
+    await _join(ws, "downloads")
+    snapshot = await _next(ws)
+    assert snapshot["type"] == "queue_status" and "pending_queue" in snapshot["data"]
+    logged_in.ctx.bus.publish(events.DOWNLOAD_FAILED, {**_progress(5), "reason": "x", "attempts": 1,
+                                                       "will_retry": True})
+    msg = await _next(ws)
+    assert msg["type"] == "download_failed" and msg["data"]["will_retry"] is True
+    await ws.close()
+
+
+async def test_initial_rooms_from_query(logged_in: Api) -> None:
+    ws = await logged_in.client.ws_connect(
+        "/ws/connect", params={"token": logged_in.token, "rooms": "download_progress,nope"}
+    )
+    hello = await _next(ws)
+    assert hello["data"]["rooms"] == ["download_progress"]
+    logged_in.ctx.bus.publish(events.DOWNLOAD_PROGRESS, _progress(7))
+    assert (await _next(ws))["data"]["episode"] == 7
+    await ws.close()
+
+
+async def test_protocol_errors_and_ping(logged_in: Api) -> None:
+    ws = await _connect(logged_in, params={"token": logged_in.token})
+    await ws.send_json({"action": "join", "room": "everything"})
+    err = await _next(ws)
+    assert err["type"] == "error" and "downloads" in err["data"]["rooms"]
+    await ws.send_str("{broken")
+    assert (await _next(ws))["type"] == "error"
+    await ws.send_json({"action": "dance"})
+    assert (await _next(ws))["type"] == "error"
+    await ws.send_json({"action": "ping"})
+    assert (await _next(ws))["type"] == "pong"
+    await ws.send_str("ping")
+    assert (await _next(ws))["type"] == "pong"
+    assert not ws.closed
+    await ws.close()
+
+
+async def test_api_key_can_connect(logged_in: Api) -> None:
+    _, created = await logged_in.call("POST", "/api/auth/api-keys", json={"name": "ha"})
+    ws = await _connect(logged_in, headers={"X-Api-Key": created["key"]})
+    await ws.close()
+
+
+async def test_logout_closes_that_sessions_sockets(logged_in: Api) -> None:
+    ws = await _connect(logged_in, params={"token": logged_in.token})
+    status, _ = await logged_in.call("POST", "/api/auth/logout")
+    assert status == 200
+    msg = await asyncio.wait_for(ws.receive(), 10)
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert ws.close_code == CLOSE_REVOKED
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await logged_in.client.ws_connect("/ws/connect", params={"token": logged_in.token})
+
+
+async def test_slow_client_is_dropped_and_others_get_everything(logged_in: Api) -> None:
+    hub = logged_in.client.app[HUB]
+    hub.queue_size = 4
+    fast = await _connect(logged_in, params={"token": logged_in.token})
+    slow = await _connect(logged_in, params={"token": logged_in.token})
+    await _join(fast, "download_progress")
+    await _join(slow, "download_progress")
+    total = 300
+    padding = "x" * 100_000  # large frames fill the slow client's socket buffers quickly
+    received: list[int] = []
+    # lock-step with the fast client: it is never behind by more than one message, the slow one never reads
+    for i in range(total):
+        logged_in.ctx.bus.publish(events.DOWNLOAD_PROGRESS, _progress(i, padding=padding))
+        msg = await _next(fast)
+        received.append(msg["data"]["download_id"])
+    assert received == list(range(total))
+    assert hub.dropped_slow == 1
+    assert len(hub.clients) == 1
+    # the slow client finds its connection cut once it reads again
+    while True:
+        msg = await asyncio.wait_for(slow.receive(), 10)
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            break
+    assert slow.closed
+    await fast.close()

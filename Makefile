@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 CONFIG ?= config.example.yaml
 # Debian packages the test suite drives for real (broker, media tools, browser, systemd headers).
 TEST_DEBS := mosquitto ffmpeg chromium libsystemd-dev pkg-config
+# packaging tests: systemd-analyze verify, the contrib/ reverse proxies run for real, a throwaway TLS cert
+TEST_DEBS += systemd nginx-light caddy openssl
 
 .PHONY: run test lint format demo bench clean debs
 
@@ -44,6 +46,12 @@ lint: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format aniworldd tests bench
 	$(BIN)/ruff check --fix aniworldd tests bench
+
+# The daemon against a local look-alike of aniworld.to / s.to and the hosters: no internet needed.
+demo: $(VENV)/.installed-test
+	@echo "fake sites + hosters on http://127.0.0.1:8090, aniworldd on http://127.0.0.1:8080 (Ctrl-C stops both)"
+	@$(BIN)/python -m tests.fakesite --port 8090 & FAKE=$$!; trap 'kill $$FAKE 2>/dev/null' EXIT INT TERM; \
+	sleep 1; $(BIN)/aniworldd run --config contrib/demo/config.demo.yaml
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache tests/artifacts

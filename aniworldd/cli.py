@@ -12,6 +12,7 @@ from aniworldd import __version__
 COMMAND_MODULES = [
     "aniworldd.commands.daemon",
     "aniworldd.commands.config",
+    "aniworldd.commands.scan",
     "aniworldd.commands.queue",
     "aniworldd.commands.ops",
     "aniworldd.commands.provider",

@@ -76,6 +76,29 @@ class Daemon:
 
         # --- components (each block builds one service and registers how to stop it) ---
 
+        # --- library scanner (issue 3): scan service + watcher + library views; first scan in background ---
+        from aniworldd.services.library_service import LibraryService
+        from aniworldd.services.scan_service import ScanService
+
+        ctx.scan = ScanService(cfg, store, bus)
+        ctx.library = LibraryService(cfg, store, ctx.scan)
+        await ctx.scan.start()  # starts the watcher when library.watch
+        self._on_stop(ctx.scan.close)
+        if cfg["library"]["scan_on_start"]:
+            ctx.scan.request_scan()
+
+        # --- provider (issue 4): aniworld.to + s.to on one shared HTTP client, AnimeService ---
+        from aniworldd.providers.registry import build_providers
+        from aniworldd.services.anime_service import AnimeService
+
+        providers = build_providers(cfg["provider"])
+        ctx.extras["providers"] = providers  # hoster resolvers and cover downloads reuse providers.client
+        self._on_stop(providers.close)
+        ctx.anime = AnimeService(
+            store, providers, cfg["library"]["roots"], bus,
+            languages=cfg["downloads"]["language"], missing_by_language=cfg["library"]["missing_by_language"],
+        )
+
         # --- auth (issue 6): master password, JWT sessions, API keys; env sets the password on first start ---
         from aniworldd.services.auth_service import AuthService
 
@@ -83,15 +106,11 @@ class Daemon:
         await ctx.auth.bootstrap(os.environ.get("ANIWORLDD_MASTER_PASSWORD"))
         self._on_stop(ctx.auth.close)
 
-        # --- download queue (issue 5): persistent queue, yt-dlp children; SourceFinder picks hoster sources ---
-        from aniworldd.providers.registry import build_providers
+        # --- download queue (issue 5): persistent queue, yt-dlp children; SourceFinder picks the sources ---
         from aniworldd.providers.sources import SourceFinder
         from aniworldd.services.download_service import DownloadService
 
-        if ctx.extras.get("providers") is None:  # shared with the anime service when it built it first
-            ctx.extras["providers"] = build_providers(cfg["provider"])
-            self._on_stop(ctx.extras["providers"].close)
-        providers = ctx.extras["providers"]
+        providers = ctx.extras["providers"]  # built by the provider block above
         finder = SourceFinder(providers.for_site, providers.client.session, cfg["downloads"]["hosters"],
                               cfg["downloads"]["language"], cfg["provider"]["user_agent"])
         ctx.queue = DownloadService(cfg, store, bus, finder)
@@ -109,6 +128,28 @@ class Daemon:
             ctx.mqtt = MqttBridge(cfg, bus, data_dir, services=ctx)  # reads ctx.queue/ctx.scan lazily
             await ctx.mqtt.start()
             self._on_stop(ctx.mqtt.close)  # publishes `offline` (retained) before disconnecting
+
+        # --- library upkeep (issue 10): scheduled refresh, auto-queue, upgrades, NFO, webhooks, calendar ---
+        # (refresh reads ctx.anime / ctx.queue at use time; covers come through the shared provider client)
+        from aniworldd.services.calendar_service import CalendarService
+        from aniworldd.services.metadata_service import MetadataService, provider_fetcher
+        from aniworldd.services.notifications import WebhookNotifier
+        from aniworldd.services.refresh_service import RefreshService
+
+        upkeep_providers = ctx.extras.get("providers")
+        ctx.extras["calendar"] = CalendarService(store)
+        ctx.extras["notifier"] = WebhookNotifier(bus, cfg["notifications"]["webhooks"])
+        await ctx.extras["notifier"].start()
+        self._on_stop(ctx.extras["notifier"].close)
+        cover_fetch = provider_fetcher(upkeep_providers.client) if upkeep_providers else None
+        ctx.extras["metadata"] = MetadataService(store, cfg["library"]["write_nfo"], cover_fetch)
+        await ctx.extras["metadata"].start(bus)
+        self._on_stop(ctx.extras["metadata"].close)
+        ctx.extras["refresh"] = RefreshService(
+            store, None, None, cfg["provider"], cfg["downloads"], bus=bus, services=ctx
+        )
+        await ctx.extras["refresh"].start()
+        self._on_stop(ctx.extras["refresh"].close)
 
         # --- web server ---
         app = create_app(ctx)

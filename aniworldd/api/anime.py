@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from aniworldd.api.cache import ResponseCache
@@ -107,7 +109,13 @@ async def search(request: web.Request) -> web.Response:
 async def add(request: web.Request) -> web.Response:
     """The service takes the key from the link (real hosts or the configured provider URLs) and validates it."""
     anime = service(request, "anime")
-    series = dict(await anime.add(body(request)["link"]))
+    link = body(request)["link"]
+    try:  # a link the URL parser cannot even split ("a]") is bad input, not a server error
+        urlsplit(link)
+        urlsplit("https://" + link)
+    except ValueError as exc:
+        raise BadRequest(f"invalid link: {exc}", {"link": link}, code="invalid_link") from None
+    series = dict(await anime.add(link))
     request.app[CACHE].anime.invalidate()
     name = series.get("name") or series.get("key")
     return json_response({"status": "success", "message": f"{name} added", **series})
@@ -136,7 +144,7 @@ async def unmatched(request: web.Request) -> web.Response:
 async def match(request: web.Request) -> web.Response:
     library = service(request, "library")
     data = body(request)
-    result = await library.match(data["folder"], data["key"], data["site"])
+    result = await library.match(data["folder"], data["key"], data["site"], root=data.get("root"))
     request.app[CACHE].anime.invalidate()
     response = {"status": "success", "message": f"{data['folder']} matched to {data['key']}"}
     if isinstance(result, dict):

@@ -100,15 +100,25 @@ def _wrap(route: Route, fn: Handler) -> Handler:
     return handler
 
 
+#: Modules of other components that contribute routes: a `ROUTES` list in the table format (registered
+#: through the same wrapper, so auth, validation and OpenAPI cover them) and/or an `add_routes(app)` hook
+#: for what is not JSON API (/metrics, the UI's static files).
+OPTIONAL_ROUTE_MODULES = (
+    "aniworldd.api.system",  # packaging/ops: /api/system/status, /metrics
+    "aniworldd.api.library_extras",  # issue 10: monitoring, refresh, calendar, webhook test
+)
+
+
 def _optional_routes(app: web.Application) -> list[Route]:
-    """aniworldd.api.system (packaging helper): ROUTES in the table format, or an add_routes(app) hook."""
-    system = _optional_module("aniworldd.api.system")
-    if system is None:
-        return []
-    routes = list(getattr(system, "ROUTES", []) or [])
-    add_routes = getattr(system, "add_routes", None)
-    if callable(add_routes):
-        add_routes(app)
+    routes: list[Route] = []
+    for name in OPTIONAL_ROUTE_MODULES:
+        module = _optional_module(name)
+        if module is None:
+            continue
+        routes += list(getattr(module, "ROUTES", []) or [])
+        add_routes = getattr(module, "add_routes", None)
+        if callable(add_routes):
+            add_routes(app)
     return routes
 
 
@@ -124,16 +134,17 @@ def _optional_module(name: str):  # noqa: ANN202 - a module or None
 def create_app(ctx: AppContext) -> web.Application:
     server = ctx.config["server"]
     max_body = server["max_body_bytes"]
-    public = {r.path for r in ROUTES if not r.auth} | {r.path + "/" for r in ROUTES if not r.auth}
-    middlewares = []
-    if server.get("cors_origins"):
-        middlewares.append(cors_middleware(list(server["cors_origins"])))
-    middlewares += [error_middleware, size_limit_middleware(max_body), auth_middleware(public)]
-    app = web.Application(client_max_size=max_body, middlewares=middlewares)
+    app = web.Application(client_max_size=max_body)
     app[CTX] = ctx
     app[CACHE] = ResponseCache(ctx.bus)
     hub = Hub(ctx.bus)
     app[HUB] = hub
+
+    routes = list(ROUTES) + _optional_routes(app)
+    public = {r.path for r in routes if not r.auth} | {r.path + "/" for r in routes if not r.auth}
+    if server.get("cors_origins"):
+        app.middlewares.append(cors_middleware(list(server["cors_origins"])))
+    app.middlewares.extend([error_middleware, size_limit_middleware(max_body), auth_middleware(public)])
 
     async def start_hub(_app: web.Application) -> None:
         await hub.start()
@@ -145,7 +156,6 @@ def create_app(ctx: AppContext) -> web.Application:
     app.on_shutdown.append(stop_hub)
     app.on_response_prepare.append(security_headers)
 
-    routes = list(ROUTES) + _optional_routes(app)
     for route in routes:
         handler = _wrap(route, _resolve(route))
         app.router.add_route(route.method, route.path, handler, name=route.name.replace(".", "_"))

@@ -64,11 +64,15 @@ def QueryBool(value: Any) -> bool:  # noqa: N802
     raise vol.Invalid("expected true or false")
 
 
-@json_schema({"type": "integer", "minimum": 1})
+#: Row ids are 32-bit in the database (SQLite and PostgreSQL alike).
+MAX_ID = 2**31 - 1
+
+
+@json_schema({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 def PathId(value: Any) -> int:  # noqa: N802
     """A positive integer id from a path segment."""
     text = str(value)
-    if not text.isdigit() or len(text) > 18 or int(text) < 1:
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or not 1 <= int(text) <= MAX_ID:
         raise vol.Invalid("expected a positive integer id")
     return int(text)
 
@@ -127,6 +131,9 @@ MATCH = vol.Schema(
         ),
         vol.Required("key"): Key,
         vol.Optional("site", default="aniworld"): vol.In(SITES),
+        vol.Optional("root", description="the library root, when the folder name exists in several"): vol.Any(
+            None, vol.All(str, vol.Length(min=1, max=4096))
+        ),
     },
     extra=vol.REMOVE_EXTRA,
 )
@@ -157,7 +164,7 @@ DOWNLOAD_REQUEST = vol.Schema(
 RETRY = vol.Schema(
     {
         vol.Optional("item_ids", description="items to retry; every failed item when omitted"): vol.Any(
-            None, vol.All([vol.All(StrictInt, vol.Range(min=1))], vol.Length(max=10000))
+            None, vol.All([vol.All(StrictInt, vol.Range(min=1, max=MAX_ID))], vol.Length(max=10000))
         )
     },
     extra=vol.REMOVE_EXTRA,
@@ -717,7 +724,7 @@ ROUTES: list[Route] = [
         "queue",
         body=RETRY,
         body_required=False,
-        responses={200: ("retried", ref("QueueCount"))},
+        responses={200: ("retried", ref("QueueCount")), 404: ("no such item", None)},
         needs="queue",
     ),
     Route(

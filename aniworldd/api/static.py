@@ -23,16 +23,22 @@ VENDOR_PREFIX = "/static/vendor/"
 VENDOR_CACHE = "public, max-age=31536000, immutable"
 APP_CACHE = "no-cache"
 
-_INSTALLED = web.AppKey("static_ui_installed", bool)
+_WEB_DIR_KEY = web.AppKey("static_ui_dir", Path)
 
 
-def _app_file(name: str) -> web.FileResponse:
+#: Requests that may be answered 304/206/412: aiohttp would write a compressed (non-empty) body after a
+#: 304 and compress ranges, so those are answered uncompressed (a 304 has no body to compress anyway).
+_CONDITIONAL = ("If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "Range", "If-Range")
+
+
+def _app_file(request: web.Request, name: str) -> web.FileResponse:
     """One of the UI's own files, gzip/deflate-compressed on the fly when the client accepts it.
 
     These are small and change with each release, so there is no pre-compressed copy that could go
     stale; most requests are revalidations (304) anyway.
     """
-    path = WEB_DIR / name
+    web_dir = request.app[_WEB_DIR_KEY]
+    path = web_dir / name
     try:
         st = os.lstat(path)  # lstat: a symlink planted in the package dir is not followed
     except OSError:
@@ -40,18 +46,19 @@ def _app_file(name: str) -> web.FileResponse:
     if not stat.S_ISREG(st.st_mode):
         raise web.HTTPNotFound()
     response = web.FileResponse(path, headers={"Cache-Control": APP_CACHE})
-    response.enable_compression()
+    if request.method == "GET" and not any(h in request.headers for h in _CONDITIONAL):
+        response.enable_compression()
     return response
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    response = _app_file("index.html")
+    response = _app_file(request, "index.html")
     response.content_type = "text/html"
     return response
 
 
 async def app_file(request: web.Request) -> web.StreamResponse:
-    return _app_file(request.match_info["name"])
+    return _app_file(request, request.match_info["name"])
 
 
 async def _cache_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -67,13 +74,16 @@ async def _cache_headers(request: web.Request, response: web.StreamResponse) -> 
         response.headers["Vary"] = f"{vary}, Accept-Encoding" if vary else "Accept-Encoding"
 
 
-def add_routes(app: web.Application) -> None:
-    """Register `/` and `/static/` on `app` (idempotent, so a second call is harmless)."""
-    if app.get(_INSTALLED):
+def add_routes(app: web.Application, web_dir: Path = WEB_DIR) -> None:
+    """Register `/` and `/static/` on `app` (idempotent, so a second call is harmless).
+
+    `web_dir` is the package's web/ folder; tests pass another one.
+    """
+    if _WEB_DIR_KEY in app:
         return
-    app[_INSTALLED] = True
+    app[_WEB_DIR_KEY] = web_dir
     app.router.add_get("/", index, name="ui-index")
     # Top-level app files first (compressed on the fly); everything else, vendor included, via add_static.
     app.router.add_get(STATIC_PREFIX + r"{name:[A-Za-z0-9_]+\.(?:js|css|html)}", app_file, name="ui-app-file")
-    app.router.add_static(STATIC_PREFIX, WEB_DIR, name="ui-static", show_index=False, follow_symlinks=False)
+    app.router.add_static(STATIC_PREFIX, web_dir, name="ui-static", show_index=False, follow_symlinks=False)
     app.on_response_prepare.append(_cache_headers)

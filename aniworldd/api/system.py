@@ -75,21 +75,25 @@ def disk_usage(roots: list[str]) -> list[dict]:
 
 
 def _queue_counts_from_db(ctx: AppContext) -> dict[str, int]:
-    """Counts straight from the table, for when the download service is not running."""
+    """Counts straight from the table (run on the DB thread), for when the download service is not running."""
+    rows = ctx.store.db.select(
+        "SELECT status, COUNT(*) FROM download_queue_item WHERE deleted_at IS NULL GROUP BY status"
+    )
+    by_status = {str(status): int(n) for status, n in rows}
+    return {
+        "pending": by_status.get("pending", 0),
+        "active": by_status.get("downloading", 0),
+        "completed": by_status.get("completed", 0),
+        "failed": by_status.get("failed", 0),
+    }
 
-    def q() -> dict[str, int]:
-        rows = ctx.store.db.select(
-            "SELECT status, COUNT(*) FROM download_queue_item WHERE deleted_at IS NULL GROUP BY status"
-        )
-        by_status = {str(status): int(n) for status, n in rows}
-        return {
-            "pending": by_status.get("pending", 0),
-            "active": by_status.get("downloading", 0),
-            "completed": by_status.get("completed", 0),
-            "failed": by_status.get("failed", 0),
-        }
 
-    return ctx.store.run_sync(q)
+def _database_size(ctx: AppContext) -> int | None:
+    try:
+        return ctx.store.size_bytes()
+    except Exception as exc:  # a vanished WAL file or a Postgres hiccup: report no size, not a 500
+        log.debug("database size unavailable: %s", exc)
+        return None
 
 
 async def queue_counts(ctx: AppContext) -> dict[str, Any]:
@@ -110,7 +114,7 @@ async def queue_counts(ctx: AppContext) -> dict[str, Any]:
             source="queue",
         )
         return counts
-    counts = await asyncio.to_thread(_queue_counts_from_db, ctx)
+    counts = await ctx.store.run(_queue_counts_from_db, ctx)
     return {**counts, "is_running": False, "is_paused": False, "speed_mbps": None, "source": "database"}
 
 
@@ -144,7 +148,7 @@ async def system_status(request: web.Request) -> web.Response:
     started = datetime.now(UTC) - timedelta(seconds=uptime)
     disks, db_size = await asyncio.gather(
         asyncio.to_thread(disk_usage, list(ctx.config["library"]["roots"])),
-        asyncio.to_thread(ctx.store.size_bytes),
+        asyncio.to_thread(_database_size, ctx),
     )
     body: dict[str, Any] = {
         "version": __version__,

@@ -286,7 +286,7 @@ def create_backup(config_path: Path | None, output: Path | None) -> dict:
         try:
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as raw:
-                with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
                     _add_bytes(tar, "manifest.json", json.dumps(manifest, indent=2).encode())
                     if config_bytes is not None:
                         _add_bytes(tar, "config.yaml", config_bytes)

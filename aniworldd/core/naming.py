@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 from aniworldd.core.validators import EPISODE_MAX, LANGUAGE_NAMES, sanitize_filename
 
@@ -37,8 +37,7 @@ _EXT_RE = re.compile(r"^[a-z0-9]{1,8}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@dataclass(frozen=True, slots=True)
-class EpisodeRef:
+class EpisodeRef(NamedTuple):
     """What a file name says: season (0 = movies/specials), episode numbers, language code if tagged."""
 
     season: int
@@ -81,10 +80,9 @@ def is_partial_name(name: str) -> bool:
     return lower.endswith(PARTIAL_SUFFIXES)
 
 
-def _episodes_from_sxe(m: re.Match) -> tuple[int, ...]:
-    first = int(m.group(2))
+def _episodes_from_sxe(first: int, tail: str | None, dash_end: str | None) -> tuple[int, ...]:
+    """`E01` + tail (`-E03`, `E02`) + `-03`: a `-` means a range, otherwise a list."""
     numbers = [first]
-    tail = m.group(3)
     if tail:
         for dash, num in _TAIL_RE.findall(tail):
             n = int(num)
@@ -92,8 +90,8 @@ def _episodes_from_sxe(m: re.Match) -> tuple[int, ...]:
                 numbers.extend(range(numbers[-1] + 1, min(n, numbers[-1] + MAX_MULTI) + 1))
             else:
                 numbers.append(n)
-    if m.group(4):
-        n = int(m.group(4))
+    if dash_end:
+        n = int(dash_end)
         if n > numbers[-1]:
             numbers.extend(range(numbers[-1] + 1, min(n, numbers[-1] + MAX_MULTI) + 1))
     return tuple(sorted({n for n in numbers if 1 <= n <= EPISODE_MAX}))
@@ -111,8 +109,12 @@ def parse_episode_filename(name: str, season_hint: int | None = None) -> Episode
     language = language_from_name(stem) if ("ub" in stem or "UB" in stem) else None
     m = _SXE_RE.search(stem)
     if m:
-        season = int(m.group(1))
-        episodes = _episodes_from_sxe(m)
+        season_s, first_s, tail, dash_end = m.groups()
+        season, first = int(season_s), int(first_s)
+        if tail or dash_end:
+            episodes = _episodes_from_sxe(first, tail, dash_end)
+        else:  # the common case: one episode
+            episodes = (first,) if 1 <= first <= EPISODE_MAX else ()
         if season > MAX_SEASON or not episodes:
             return None
         return EpisodeRef(season, episodes, language)

@@ -146,10 +146,9 @@ def parse_anime_url(url: Any, bases: dict[str, str] | None = None) -> tuple[str,
     if site is None:
         raise ValueError(f"invalid link {url!r}: not an aniworld.to or s.to address")
     m = _URL_PATH_RE.match(path)
-    if not m or (site == "aniworld" and not path.startswith("/anime/stream/")):
-        raise ValueError(
-            f"invalid link {url!r}: expected a series page such as /anime/stream/<key> or /serie/<key>"
-        )
+    wanted_prefix = "/anime/stream/" if site == "aniworld" else "/serie/"
+    if not m or not path.startswith(wanted_prefix):
+        raise ValueError(f"invalid link {url!r}: expected a series page such as {wanted_prefix}<key>")
     key = m.group(1)
     try:
         validate_series_key(key)

@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from pony.orm import select
+
 from aniworldd.core.markers import MARKER_NAME, MarkerError, read_marker, write_marker
 from aniworldd.core.validators import safe_join, sanitize_filename
 from aniworldd.db.models import ACTIVE_STATUSES, utcnow
@@ -98,16 +100,15 @@ class AnimeService:
         marker before anything is stored, so a failure leaves neither a row without a marker nor a
         half-written marker.
         """
+        if not isinstance(link, str) or not link.strip() or len(link) > 2000:
+            raise BadRequest("link must be a non-empty URL", details={"link": link}, code="invalid_link")
         try:
             provider, key = self.providers.for_link(link)
         except LinkError as exc:
             raise BadRequest(str(exc), details={"link": link}, code="invalid_link") from None
         info = await provider.get_series(key, fresh=True)
         if not info.seasons:
-            raise Unavailable(
-                f"{provider.site}: {info.title!r} lists no episodes (page layout changed or still empty?)",
-                details={"key": key},
-            )
+            log.warning("%s: %s lists no episodes yet; adding it anyway", provider.site, key)
         existing = await self.store.run(self._location, key)
         created_dir = False
         if existing and existing["folder"] and existing["root"]:
@@ -125,7 +126,7 @@ class AnimeService:
         except OSError as exc:
             raise Unavailable(f"cannot write the series folder {target}: {exc.strerror or exc}") from None
         try:
-            result = await self.store.run(self._save, info, str(root), folder, False)
+            result = await self.store.run(self._save, info, str(root), folder)
         except Exception:
             if created_dir:
                 shutil.rmtree(target, ignore_errors=True)
@@ -182,7 +183,7 @@ class AnimeService:
             raise NotFound(f"unknown series {key!r}", details={"key": key})
         provider = self.providers.for_site(row["site"])
         info = await provider.get_series(key, fresh=True)
-        result = await self.store.run(self._save, info, None, None, True)
+        result = await self.store.run(self._save, info, None, None)
         series = result["series"]
         data = {"key": key, "folder": series["folder"], "name": series["name"], "site": series["site"]}
         if result["new"]:
@@ -209,7 +210,7 @@ class AnimeService:
             return None
         return {"site": s.site}
 
-    def _save(self, info: SeriesInfo, root: str | None, folder: str | None, refreshing: bool) -> dict:
+    def _save(self, info: SeriesInfo, root: str | None, folder: str | None) -> dict:
         """Upsert the series and diff its episodes (runs on the DB thread, one transaction)."""
         e = self.store.e
         now = utcnow()
@@ -229,6 +230,9 @@ class AnimeService:
         }
         s = e.AnimeSeries.get(key=info.key)
         created = s is None or s.deleted_at is not None
+        # The first provider read (a new series, or a row the scanner made from a marker) only populates;
+        # after that every episode we did not know yet is a new one.
+        initial = created or s.last_refreshed is None
         if s is None:
             s = e.AnimeSeries(key=info.key, folder=folder, root=root, matched=True, **fields)
         else:
@@ -253,7 +257,7 @@ class AnimeService:
                     listed=True,
                     first_seen=now,
                 )
-                if refreshing and not created:
+                if not initial:
                     new.append(
                         {
                             "season": season,
@@ -293,7 +297,13 @@ class AnimeService:
             return False
         if not e.on_disk_path:
             return True
-        return bool(self.missing_by_language and self.languages and e.on_disk_language not in self.languages)
+        # A file with an untagged language counts as present (as in the scanner's count).
+        return bool(
+            self.missing_by_language
+            and self.languages
+            and e.on_disk_language is not None
+            and e.on_disk_language not in self.languages
+        )
 
     async def detail(self, key: str) -> dict:
         """The series with every episode: {season, episode, title, title_en, languages, status, path}."""
@@ -341,27 +351,44 @@ class AnimeService:
         """Series with missing episodes: {key, name, site, folder, link, missing_episodes, missing_count}."""
 
         def q() -> list[dict]:
-            out = []
-            rows = self.store.e.AnimeSeries.select(lambda s: s.deleted_at is None).order_by(lambda s: s.name)
+            e = self.store.e
+            series: dict[int, dict] = {}
+            rows = e.AnimeSeries.select(lambda s: s.deleted_at is None).order_by(lambda s: s.name)
             for s in rows:
-                missing: dict[str, list[int]] = {}
-                for e in s.episodes.order_by(lambda x: (x.season, x.number)):
-                    if self._is_missing(e):
-                        missing.setdefault(str(e.season), []).append(e.number)
-                count = sum(len(v) for v in missing.values())
-                if count or include_complete:
-                    out.append(
-                        {
-                            "key": s.key,
-                            "name": s.name,
-                            "site": s.site,
-                            "folder": s.folder,
-                            "link": s.link,
-                            "missing_episodes": missing,
-                            "missing_count": count,
-                        }
+                series[s.id] = {
+                    "key": s.key,
+                    "name": s.name,
+                    "site": s.site,
+                    "folder": s.folder,
+                    "link": s.link,
+                    "missing_episodes": {},
+                    "missing_count": 0,
+                }
+            # One tuple query for the missing rows only: no Episode objects are built (50k rows stay cheap).
+            if self.missing_by_language and self.languages:
+                wanted = list(self.languages)
+                missing = select(
+                    (x.series.id, x.season, x.number)
+                    for x in e.Episode
+                    if x.listed
+                    and x.series.deleted_at is None
+                    and (
+                        x.on_disk_path is None
+                        or (x.on_disk_language is not None and x.on_disk_language not in wanted)
                     )
-            return out
+                )
+            else:
+                missing = select(
+                    (x.series.id, x.season, x.number)
+                    for x in e.Episode
+                    if x.listed and x.series.deleted_at is None and x.on_disk_path is None
+                )
+            for sid, season, number in sorted(missing[:]):
+                entry = series.get(sid)
+                if entry is not None:
+                    entry["missing_episodes"].setdefault(str(season), []).append(number)
+                    entry["missing_count"] += 1
+            return [v for v in series.values() if v["missing_count"] or include_complete]
 
         return await self.store.run(q)
 

@@ -288,6 +288,7 @@ class AuthService:
         self._state_mtime = self.passwords.mtime()
         self._state_checked = time.monotonic()
         self._sessions: dict[str, _CachedSession] = {}
+        self._verified: dict[str, tuple[str, int, Any]] = {}
         self._setup_lock = asyncio.Lock()
         self.reload_interval = RELOAD_INTERVAL
         self._tasks: set[asyncio.Task] = set()
@@ -424,8 +425,13 @@ class AuthService:
         self._sessions[jti] = cached
         return cached
 
-    async def verify_token(self, token: str) -> Identity:
-        """Signature, expiry, password version and revocation; raises Unauthorized with the reason."""
+    def _decode(self, token: str) -> tuple[str, int, Any]:
+        """(jti, exp, pwv) of a correctly signed token; verified signatures are remembered (hot path)."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known[1] <= time.time():
+                raise Unauthorized("token expired", code="token_expired")
+            return known
         try:
             claims = jwt.decode(
                 token, self._secret, algorithms=["HS256"], options={"require": ["exp", "iat", "jti"]}
@@ -434,15 +440,23 @@ class AuthService:
             raise Unauthorized("token expired", code="token_expired") from None
         except jwt.PyJWTError:
             raise Unauthorized("invalid token", code="invalid_token") from None
-        if claims.get("pwv") != self.password_version:
+        decoded = (str(claims["jti"]), int(claims["exp"]), claims.get("pwv"))
+        if len(self._verified) >= 4096:
+            self._verified.clear()
+        self._verified[token] = decoded
+        return decoded
+
+    async def verify_token(self, token: str) -> Identity:
+        """Signature, expiry, password version and revocation; raises Unauthorized with the reason."""
+        jti, exp, pwv = self._decode(token)
+        if pwv != self.password_version:
             raise Unauthorized("token was issued before the password changed", code="token_revoked")
-        jti = str(claims["jti"])
         session = await self._session(jti)
         if session is None or session.kind != LOGIN:
             raise Unauthorized("unknown session", code="invalid_token")
         if session.revoked:
             raise Unauthorized("token revoked (logged out)", code="token_revoked")
-        expires = session.expires_at or datetime.fromtimestamp(claims["exp"], UTC)
+        expires = session.expires_at or datetime.fromtimestamp(exp, UTC)
         if expires <= datetime.now(UTC):
             raise Unauthorized("token expired", code="token_expired")
         return Identity(LOGIN, jti, session.session_id, expires)

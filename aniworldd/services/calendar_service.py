@@ -22,8 +22,9 @@ from aniworldd.services.errors import BadRequest
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
-#: Episodes first seen within this long after the series' first listing belong to that first listing.
-INITIAL_LISTING_GRACE = timedelta(seconds=1)
+#: Episodes first seen this close after the series' first listing belong to that listing (one listing is
+#: stored with a single timestamp, so no slack is needed).
+INITIAL_LISTING_GRACE = timedelta(0)
 
 DOWNLOADED = "downloaded"
 LISTED = "listed"

@@ -146,7 +146,11 @@ def default_folder(name: str, year: int | None) -> str:
 
 
 class DownloadService:
-    """Persistent download queue with workers running yt-dlp (see module docstring for the semantics)."""
+    """Persistent download queue with workers running yt-dlp (see module docstring for the semantics).
+
+    One instance per data dir, in the daemon: on first use it treats every `downloading` row and every
+    download process recorded in the temp dir as left over from a crash.
+    """
 
     def __init__(
         self,
@@ -180,7 +184,6 @@ class DownloadService:
         self._control = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
         self._status_pending = False
-        self._closed = False
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -209,6 +212,8 @@ class DownloadService:
             raise BadRequest(f"priority must be one of {', '.join(PRIORITY_RANK)}")
         if language is not None and language not in LANGUAGE_CODES:
             raise BadRequest(f"language must be one of {', '.join(LANGUAGE_CODES)}")
+        if replaces and len(pairs) > 1:
+            raise BadRequest("replaces names one file, so it needs exactly one episode")
         replaces_path = self._check_replaces(replaces) if replaces else None
 
         def q() -> list[dict]:
@@ -386,6 +391,7 @@ class DownloadService:
                 return queue_item_to_dict(row)
 
             removed = await self.store.run(q)
+            await self._cancel_items([item_id])  # the dispatcher may have taken it meanwhile
             await asyncio.to_thread(files.remove_files, files.item_files(self.temp_dir, item_id))
         self._wake.set()
         self._notify()
@@ -482,7 +488,6 @@ class DownloadService:
 
     async def close(self) -> None:
         """Stop workers for shutdown: active items go back to pending, partial files stay for the restart."""
-        self._closed = True
         async with self._control:
             if self._dispatcher is not None:
                 self._dispatcher.cancel()
@@ -807,7 +812,8 @@ class DownloadService:
         a.speed = p.speed
         a.eta = p.eta
         now = time.monotonic()
-        if now - a.last_event >= PROGRESS_EVENT_INTERVAL or p.status == "finished":
+        # Also the last (100%) report waits its turn: download_complete follows anyway.
+        if now - a.last_event >= PROGRESS_EVENT_INTERVAL:
             a.last_event = now
             self.bus.publish(DOWNLOAD_PROGRESS, self._progress_payload(a))
         if now - a.last_db >= PROGRESS_DB_INTERVAL:

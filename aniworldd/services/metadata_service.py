@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aniworldd.core.nfo import build_tvshow_nfo
 from aniworldd.db import Store
@@ -121,3 +123,38 @@ class MetadataService:
             return "fetch_failed"
         await asyncio.to_thread(atomic_write, path, data, 0o644)
         return "written"
+
+
+#: A cover larger than this is not a cover.
+MAX_POSTER_BYTES = 10 * 1024 * 1024
+
+
+def provider_fetcher(client: Any) -> FetchBytes:
+    """GET image bytes through the provider HTTP client (its session, user agent and timeout).
+
+    Uses the client's own `get_bytes` when it has one (the per-host gate then applies); otherwise the
+    shared session, spaced by the client's `min_interval`: covers are fetched one at a time anyway.
+    """
+    get_bytes = getattr(client, "get_bytes", None)
+    if callable(get_bytes):
+        return get_bytes
+    spacing = float(getattr(client, "min_interval", 0.5))
+    last = [0.0]
+
+    async def fetch(url: str) -> bytes:
+        wait = last[0] + spacing - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        last[0] = time.monotonic()
+        async with client.session.get(url) as resp:
+            if resp.status >= 400:
+                raise OSError(f"HTTP {resp.status} for {url}")
+            ctype = resp.headers.get("Content-Type", "")
+            if not ctype.startswith("image/"):
+                raise OSError(f"not an image ({ctype or 'no content type'}): {url}")
+            data = await resp.content.read(MAX_POSTER_BYTES + 1)
+        if len(data) > MAX_POSTER_BYTES or not data:
+            raise OSError(f"cover of {len(data)} bytes refused: {url}")
+        return data
+
+    return fetch

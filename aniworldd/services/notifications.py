@@ -90,8 +90,9 @@ class WebhookNotifier:
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
-                async with self._session.post(hook.url, json=body,
-                                              timeout=aiohttp.ClientTimeout(total=hook.timeout)) as resp:
+                async with self._session.post(
+                    hook.url, json=body, timeout=aiohttp.ClientTimeout(total=hook.timeout)
+                ) as resp:
                     if resp.status < 400:
                         hook.stats.delivered += 1
                         return True
@@ -124,8 +125,10 @@ class WebhookNotifier:
         return results
 
     def status(self) -> list[dict]:
-        return [{"url": h.url, "events": sorted(h.events), "pending": h.outbox.qsize(),
-                 **h.stats.__dict__} for h in self.hooks]
+        return [
+            {"url": h.url, "events": sorted(h.events), "pending": h.outbox.qsize(), **h.stats.__dict__}
+            for h in self.hooks
+        ]
 
     async def close(self) -> None:
         if self._sub is not None:

@@ -27,13 +27,15 @@ from datetime import timedelta
 from typing import Any
 
 from aniworldd.db import Store
-from aniworldd.db.models import ACTIVE_STATUSES, utcnow
-from aniworldd.events import iso_timestamp
+from aniworldd.db.models import ACTIVE_STATUSES, FAILED, utcnow
+from aniworldd.events import SERIES_UPDATED, EventBus, iso_timestamp
 from aniworldd.providers.base import BlockedError
-from aniworldd.services.errors import Conflict, NotFound, ServiceError
+from aniworldd.services.errors import Conflict, NotFound, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
+#: Event type of health changes (notifications.HEALTH; not a WebSocket/MQTT message type).
+HEALTH = "health"
 #: Longest wait before a failed series is tried again (capped by refresh_interval).
 MAX_FAILURE_BACKOFF = 6 * 3600.0
 FIRST_FAILURE_BACKOFF = 60.0
@@ -65,11 +67,17 @@ class RefreshService:
         queue: Any,
         provider_cfg: dict,
         downloads_cfg: dict,
+        bus: EventBus | None = None,
         clock: Any = time.monotonic,
+        services: Any = None,
     ) -> None:
         self.store = store
-        self.anime = anime
-        self.queue = queue
+        self.bus = bus
+        self._anime = anime
+        self._queue_svc = queue
+        # Any object with `.anime` / `.queue` (the daemon's AppContext), read at use time so the daemon's
+        # build order does not matter.
+        self._services = services
         self.interval = float(provider_cfg["refresh_interval"])
         self.jitter = float(provider_cfg["refresh_jitter"])
         self.max_concurrent = max(1, int(provider_cfg["max_concurrent"]))
@@ -83,8 +91,17 @@ class RefreshService:
         self._lock = asyncio.Lock()
         self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, retry not before)
         self._blocked_until = 0.0
+        self._degraded = False
         self.running = False
         self.last_run: dict | None = None
+
+    @property
+    def anime(self) -> Any:
+        return self._anime if self._anime is not None else getattr(self._services, "anime", None)
+
+    @property
+    def queue(self) -> Any:
+        return self._queue_svc if self._queue_svc is not None else getattr(self._services, "queue", None)
 
     # -- scheduling --------------------------------------------------------------------------------
 
@@ -105,7 +122,8 @@ class RefreshService:
             fails = self._failures.get(key)
             if fails is not None and mono < fails[1]:
                 continue
-            if last is None or now - last >= timedelta(seconds=self.interval * jitter_factor(key, self.jitter)):
+            period = timedelta(seconds=self.interval * jitter_factor(key, self.jitter))
+            if last is None or now - last >= period:
                 due.append(key)
         return sorted(due)
 
@@ -113,6 +131,15 @@ class RefreshService:
         count = self._failures.get(key, (0, 0.0))[0] + 1
         delay = min(FIRST_FAILURE_BACKOFF * 2 ** (count - 1), MAX_FAILURE_BACKOFF, self.interval)
         self._failures[key] = (count, self._clock() + delay)
+
+    def _health(self, status: str, message: str) -> None:
+        """A `health` event (for webhooks) once when refreshing gets blocked, once when it works again."""
+        degraded = status != "ok"
+        if degraded == self._degraded:
+            return
+        self._degraded = degraded
+        if self.bus is not None:
+            self.bus.publish(HEALTH, {"status": status, "component": "provider", "message": message})
 
     @property
     def blocked(self) -> bool:
@@ -148,9 +175,11 @@ class RefreshService:
                 try:
                     result = await self.refresh_one(key)
                 except BlockedError as exc:
-                    self._blocked_until = self._clock() + min(BLOCKED_PAUSE, self.interval)
+                    pause = min(BLOCKED_PAUSE, self.interval)
+                    self._blocked_until = self._clock() + pause
                     errors[key] = str(exc)
                     log.warning("provider blocked the refresh of %s; pausing refreshes: %s", key, exc)
+                    self._health("degraded", f"provider blocked the refresh; pausing {pause:.0f}s: {exc}")
                     return
                 except Exception as exc:  # one broken series must not stop the others
                     errors[key] = str(exc) or type(exc).__name__
@@ -166,6 +195,8 @@ class RefreshService:
                 upgrades[key] = result["upgrades"]
 
         await asyncio.gather(*(one(k) for k in keys))
+        if self._degraded and not self.blocked and len(errors) < len(keys):
+            self._health("ok", "provider answers refreshes again")
         self.last_run = {
             "series": len(keys),
             "refreshed": len(keys) - len(errors) - skipped,
@@ -180,7 +211,10 @@ class RefreshService:
         if keys:
             log.info(
                 "refresh pass: %d series, %d new episode(s), %d failed, %d skipped",
-                len(keys), sum(len(v) for v in new.values()), len(errors), skipped,
+                len(keys),
+                sum(len(v) for v in new.values()),
+                len(errors),
+                skipped,
             )
         return self.last_run
 
@@ -196,10 +230,12 @@ class RefreshService:
         state = await self.store.run(before)
         if state is None:
             raise NotFound(f"unknown series {key!r}", {"key": key})
+        if self.anime is None:
+            raise Unavailable("the anime component is not available", {"component": "anime"})
         result = await self.anime.refresh(key)
         eps = list(result.get("new_episodes") or [])
-        if state["first"] and eps:
-            await self.store.run(self._as_baseline, key, [(int(e["season"]), int(e["episode"])) for e in eps])
+        if state["first"]:  # (AnimeService reports no news on a first read either; we also date it)
+            await self.store.run(self._as_baseline, key)
             eps = []
         queued = 0
         if self.queue is None:
@@ -207,20 +243,28 @@ class RefreshService:
         if self.auto_queue and eps:
             queued = await self._queue(key, eps)
         ups = await self.queue_upgrades(key) if self.upgrade else []
-        return {"key": key, "new_episodes": eps, "queued": queued, "upgrades": len(ups),
-                "baseline": state["first"]}
+        return {
+            "key": key,
+            "new_episodes": eps,
+            "queued": queued,
+            "upgrades": len(ups),
+            "baseline": state["first"],
+        }
 
-    def _as_baseline(self, key: str, pairs: list[tuple[int, int]]) -> None:
-        """The first listing of a series found on disk: date its episodes to the earliest one we knew."""
+    def _as_baseline(self, key: str) -> None:
+        """The first listing of a series found on disk is one moment: the earliest we knew of any episode.
+
+        (Files the scanner found at different times became listed only now; none of them is news.)
+        """
         s = self.store.e.AnimeSeries.get(key=key)
         if s is None:
             return
-        earliest = min((e.first_seen for e in s.episodes if e.listed), default=None)
+        listed = [e for e in s.episodes if e.listed]
+        earliest = min((e.first_seen for e in listed), default=None)
         if earliest is None:
             return
-        wanted = set(pairs)
-        for e in s.episodes:
-            if (e.season, e.number) in wanted:
+        for e in listed:
+            if e.first_seen != earliest:
                 e.first_seen = earliest
 
     async def _queue(
@@ -245,30 +289,75 @@ class RefreshService:
         """Queue a better language for every episode on disk in a lower-ranked one (not yet queued).
 
         A file without a language tag is left alone: its language is unknown, so it cannot be called worse.
+        An upgrade that already failed in that language is not queued again on every refresh (the user can
+        retry it); it is tried again once the provider lists an even better language.
         """
 
-        def q() -> list[dict]:
+        def q() -> tuple[str, list[dict]]:
             s = self.store.e.AnimeSeries.get(key=key)
             if s is None:
-                return []
-            busy = {(i.season, i.episode) for i in s.queue_items
-                    if i.status in ACTIVE_STATUSES and i.deleted_at is None}
+                return "", []
+            busy = set()
+            failed = set()
+            for i in s.queue_items:
+                if i.deleted_at is not None:
+                    continue
+                if i.status in ACTIVE_STATUSES:
+                    busy.add((i.season, i.episode))
+                elif i.status == FAILED and i.replaces_path:
+                    failed.add((i.season, i.episode, i.language))
             out = []
             for e in s.episodes:
                 if not e.on_disk_path or not e.on_disk_language or (e.season, e.number) in busy:
                     continue
                 lang = better_language(e.on_disk_language, list(e.languages or []), self.languages)
-                if lang:
-                    out.append({"season": e.season, "episode": e.number, "language": lang,
-                                "replaces": e.on_disk_path})
-            return out
+                if lang and (e.season, e.number, lang) not in failed:
+                    out.append(
+                        {
+                            "season": e.season,
+                            "episode": e.number,
+                            "language": lang,
+                            "replaces": e.on_disk_path,
+                        }
+                    )
+            return s.site, out
 
-        upgrades = await self.store.run(q)
+        site, upgrades = await self.store.run(q)
         done = []
         for up in upgrades:
+            self._forget_episode_page(site, key, up["season"], up["episode"])
             if await self._queue(key, [up], language=up["language"], replaces=up["replaces"]):
                 done.append(up)
         return done
+
+    def _forget_episode_page(self, site: str, key: str, season: int, episode: int) -> None:
+        """The provider client may still cache the episode page from the last download, listing only the
+        old languages; the download must see what the listing just announced."""
+        providers = getattr(self.anime, "providers", None)
+        try:
+            provider = providers.for_site(site)
+            provider.client.invalidate(provider.episode_url(key, season, episode))
+        except (AttributeError, ValueError):  # another provider shape: nothing cached we know of
+            pass
+
+    async def set_monitored(self, key: str, monitored: bool) -> dict:
+        """Turn scheduled refresh of one series on or off; announced as series_updated."""
+
+        def q() -> dict | None:
+            s = self.store.e.AnimeSeries.get(key=key)
+            if s is None or s.deleted_at is not None:
+                return None
+            if s.monitored != monitored:
+                s.monitored = monitored
+            return {"key": s.key, "folder": s.folder, "name": s.name, "site": s.site, "monitored": monitored}
+
+        data = await self.store.run(q)
+        if data is None:
+            raise NotFound(f"unknown series {key!r}", {"key": key})
+        self._failures.pop(key, None)
+        if self.bus is not None:
+            self.bus.publish(SERIES_UPDATED, data)
+        return {"key": key, "monitored": monitored}
 
     # -- background loop ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any
 from pony.orm import commit
 from pony.utils import datetime2timestamp
 
+from aniworldd.core.markers import MarkerError, read_marker
 from aniworldd.core.scanner import LibraryScan, SeriesFolder, list_series_folders
 from aniworldd.db.models import utcnow
 from aniworldd.db.store import Store
@@ -213,18 +214,24 @@ class LibrarySync:
         """Make the database match `scan`. `scope` None = full scan, else the (root, folder) pairs that
         were looked at. `known` maps folders to their key as of the last scan (duplicate detection)."""
         res = SyncResult()
+        previous_fp = self._fp
         fp = self._refresh_snapshot()
         by_key = self._series_rows()
         by_loc = {(os.path.normpath(r[4]), r[3]): k for k, r in by_key.items() if r[3] and r[4]}
 
         unavailable = self._unavailable_roots(scan, by_loc, scope)
         if scope is None:
+            _prefer_known_folder(scan, by_loc)
             responsible = {k for k, row in by_key.items() if not row[6]}
         else:
-            responsible = {by_loc[loc] for loc in scope if loc in by_loc}
-            responsible |= {f.key for f in scan.folders if f.key in by_key}
-            responsible = {k for k in responsible if not by_key[k][6]}
             self._partial_duplicates(scan, by_key, scope, known or {}, res.errors)
+            responsible = {by_loc[loc] for loc in scope if loc in by_loc}
+            responsible |= {
+                f.key
+                for f in scan.folders
+                if f.key in by_key and (os.path.normpath(f.root), f.folder) not in res.errors
+            }
+            responsible = {k for k in responsible if not by_key[k][6]}
         responsible = {
             k for k in responsible if not (by_key[k][4] and os.path.normpath(by_key[k][4]) in unavailable)
         }
@@ -263,7 +270,8 @@ class LibrarySync:
                 old = eps.get(k)
                 if old is None:
                     w.inserts.append((sid, k[0], k[1], "[]", False, path, lang, now_db, now_db, now_db))
-                elif old[2] != path or old[3] != lang:
+                elif old[2] != path or (old[3] != lang and lang is not None):
+                    # An untagged name says nothing about the language: keep what the downloader recorded.
                     w.updates.append((path, lang, now_db, old[0]))
             if len(eps) > len(best) or w.size() != before:
                 for k in eps.keys() - best.keys():
@@ -294,7 +302,7 @@ class LibrarySync:
             self._after_write()
         else:
             self._fp = fp
-        if res.changes or self._missing is None:
+        if res.changes or self._missing is None or fp != previous_fp:
             self._missing = count_missing(self.store, self.wanted if self.missing_by_language else None)
         res.missing = self._missing
         return res
@@ -441,5 +449,29 @@ class LibrarySync:
             new = (os.path.normpath(f.root), f.folder)
             if old == new or old in scope:
                 continue
-            if os.path.isdir(os.path.join(*old)) and known.get(old, f.key) == f.key:
+            if known.get(old, f.key) == f.key and _marker_key(os.path.join(*old)) == f.key:
                 errors[new] = f"duplicate key {f.key!r}: already used by {os.path.join(*old)}"
+
+
+def _marker_key(path: str) -> str | None:
+    """The key in a folder's marker, None when there is none (or it is unreadable)."""
+    try:
+        marker = read_marker(path)
+    except (MarkerError, OSError):
+        return None
+    return marker.key if marker is not None else None
+
+
+def _prefer_known_folder(scan: LibraryScan, by_loc: dict[Folder, str]) -> None:
+    """Two folders with one key: the scanner keeps the first by name; if the database already knows the
+    other one, that one keeps the key instead (a copy must not steal the series from the original)."""
+    owner: dict[str, SeriesFolder] = {f.key: f for f in scan.folders if f.key}
+    for f in scan.folders:
+        if f.marker is None or not (f.error or "").startswith("duplicate key"):
+            continue
+        key = f.marker.key
+        first = owner.get(key)
+        loc = (os.path.normpath(f.root), f.folder)
+        if first is not None and by_loc.get(loc) == key:
+            f.error, first.error = None, f"duplicate key {key!r}: already used by {f.path}"
+            owner[key] = f

@@ -112,10 +112,12 @@
     return (i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)) + " " + units[i];
   }
 
-  /** speed_mbps is megabytes per second (yt-dlp reports bytes/s; the queue divides by 1e6). */
+  /** speed_mbps is MiB per second (the seed's unit; the queue divides yt-dlp's bytes/s by 1024²). */
   function fmtSpeed(mbps) {
     if (mbps === null || mbps === undefined || !isFinite(mbps) || mbps <= 0) return "";
-    return (mbps >= 10 ? Number(mbps).toFixed(0) : Number(mbps).toFixed(1)) + " MB/s";
+    mbps = Number(mbps);
+    if (mbps < 1) return Math.max(1, Math.round(mbps * 1024)) + " KB/s";
+    return (mbps >= 10 ? mbps.toFixed(0) : mbps.toFixed(1)) + " MB/s";
   }
 
   function fmtEta(seconds) {
@@ -577,6 +579,12 @@
     });
   }
 
+  function isTextEntry(el) {
+    if (!el) return false;
+    if (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+    return el.tagName === "INPUT" && !/^(checkbox|radio|button|submit|reset|range|color|file)$/i.test(el.type);
+  }
+
   // ---------------------------------------------------------------- library
 
   var Library = {
@@ -726,8 +734,7 @@
     // "/" focuses the filter (or the search box on the search page), like many web apps.
     document.addEventListener("keydown", function (ev) {
       if (ev.key !== "/" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
-      var tag = (document.activeElement && document.activeElement.tagName) || "";
-      if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
+      if (isTextEntry(document.activeElement)) return; // "/" is a character there
       var target = current.name === "search" ? $("#search-q") : current.name === "library" ? q : null;
       if (target) {
         ev.preventDefault();
@@ -830,7 +837,7 @@
       var rows = eps.map(function (ep) { return self.episodeRow(ep); });
       return h("section", { class: "card mb-3 season-card", "aria-labelledby": headingId, dataset: { season: season } },
         h("div", { class: "card-header d-flex flex-wrap align-items-center gap-2" },
-          h("h2", { class: "h6 mb-0 me-auto", id: headingId }, seasonLabel(season),
+          h("h2", { class: "h6 mb-0 me-auto", id: headingId, tabindex: "-1" }, seasonLabel(season),
             h("span", { class: "fw-normal text-body-secondary small ms-2", text: summary })),
           h("button", {
             type: "button",
@@ -895,7 +902,21 @@
         return self.load(self.key);
       }).catch(function (err) {
         showError(err, "Queueing failed");
-      }).then(function () { setBusy(button, false); });
+      }).then(function () {
+        setBusy(button, false);
+        self.restoreFocus(button);
+      });
+    },
+    /** The list was re-rendered (or the button disabled): keep keyboard users where they were. */
+    restoreFocus: function (button) {
+      if (current.name !== "series" || (document.activeElement && document.activeElement !== document.body)) return;
+      var target = null;
+      if (button && button.dataset.downloadSeason !== undefined) {
+        var card = $(".season-card[data-season='" + button.dataset.downloadSeason + "']");
+        target = card && (card.querySelector("button:not([disabled])") || card.querySelector("h2"));
+      }
+      target = target || (button && button.isConnected && !button.disabled ? button : $("#series-title"));
+      if (target) target.focus();
     },
   };
 
@@ -965,7 +986,8 @@
       }).catch(function (err) {
         clear(results);
         if (err.status === 401) return;
-        errBox.textContent = err.status === 503 ? "The provider is not reachable: " + err.message : err.message;
+        errBox.textContent = err.status === 503 && !(err.details && err.details.component)
+          ? "The provider is not reachable: " + err.message : err.message;
         errBox.hidden = false;
       }).then(function () { results.setAttribute("aria-busy", "false"); });
     },
@@ -1278,9 +1300,10 @@
       errors.forEach(function (e) {
         var path = normalizePath(e.path);
         var field = self.fieldFor(path);
-        var text = (e.message || "invalid") + (e.line ? " (line " + e.line + ")" : "");
+        var text = e.message || "invalid";
         if (!field) {
-          general.push((path ? path + ": " : "") + text);
+          // Only here does the line help: the YAML line of the file as it would be saved.
+          general.push((path ? path + ": " : "") + text + (e.line ? " (line " + e.line + ")" : ""));
           return;
         }
         var input = field.input;

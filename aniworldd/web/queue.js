@@ -30,7 +30,9 @@
       percent: Number(percent) || 0,
       downloaded: it.downloaded_bytes !== undefined ? it.downloaded_bytes : o.downloaded_bytes,
       total: it.total_bytes !== undefined ? it.total_bytes : o.total_bytes,
-      speed: it.speed_mbps !== undefined ? it.speed_mbps : it.speed !== undefined ? it.speed : o.speed_mbps,
+      // DownloadItem.speed is bytes/s; progress events and statistics use speed_mbps (MiB/s).
+      speed: it.speed_mbps !== undefined ? it.speed_mbps
+        : typeof it.speed === "number" ? it.speed / 1048576 : o.speed_mbps,
       eta: it.eta_seconds !== undefined ? it.eta_seconds : it.eta !== undefined ? it.eta : o.eta_seconds,
     };
     if (live && live.percent >= res.percent) {
@@ -177,7 +179,7 @@
     var speed = stats.speed_mbps !== undefined ? stats.speed_mbps
       : active.reduce(function (s, it) { return s + (itemProgress(it).speed || 0); }, 0);
     [
-      ["Downloading", stats.active !== undefined ? stats.active : active.length],
+      ["Active", stats.active !== undefined ? stats.active : active.length],
       ["Waiting", stats.pending !== undefined ? stats.pending : pending.length],
       ["Completed", stats.completed !== undefined ? stats.completed : completed.length],
       ["Failed", stats.failed !== undefined ? stats.failed : failed.length],
@@ -322,10 +324,18 @@
       ask.then(function (yes) {
         if (!yes) return;
         App.setBusy(btn, true);
+        var list = btn.closest(".list-group");
         App.api("DELETE", "/api/queue/" + encodeURIComponent(id)).then(function () {
           App.announce("Removed");
           App.bus.emit("queue:changed", null);
-          return fetchStatus();
+          return fetchStatus().then(function () {
+            // The row is gone: focus the next one's button, or the list's heading.
+            if (document.activeElement && document.activeElement !== document.body) return;
+            var next = list && list.querySelector("button[data-remove]");
+            var heading = list && list.previousElementSibling;
+            if (next) next.focus();
+            else if (heading) heading.focus();
+          });
         }, function (err) {
           App.showError(err, "Remove");
           App.setBusy(btn, false);

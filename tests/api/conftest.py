@@ -22,6 +22,7 @@ from aniworldd.services.anime_service import AnimeService
 from aniworldd.services.auth_service import AuthService
 from aniworldd.services.config_service import ConfigService
 from aniworldd.services.download_service import DownloadService
+from aniworldd.services.library_service import LibraryService
 from aniworldd.services.scan_service import ScanService
 
 PASSWORD = "correct horse battery"
@@ -80,6 +81,7 @@ async def build_context(config_path: Path, providers=None, **auth_kwargs) -> App
     if providers is not None:
         ctx.anime = AnimeService(store, providers, cfg["library"]["roots"], bus, languages=cfg["downloads"]["language"])
     ctx.scan = ScanService(cfg, store, bus)
+    ctx.library = LibraryService(cfg, store, ctx.scan)
     ctx.queue = DownloadService(cfg, store, bus)
     return ctx
 
@@ -96,7 +98,7 @@ async def api_factory(
         folder.mkdir(exist_ok=True)
         ctx = await build_context(write_config(folder, fakesite, extra), fakesite_providers, **auth_kwargs)
         if not with_services:
-            ctx.anime = ctx.scan = ctx.queue = None
+            ctx.anime = ctx.scan = ctx.queue = ctx.library = None
         made.append((ctx, ctx.auth))
         return Api(await aiohttp_client(create_app(ctx)), ctx)
 

@@ -104,7 +104,13 @@ async def test_detail_unknown_and_bad_ids(logged_in: Api, anime_id: str, code: i
 
 @pytest.mark.parametrize(
     "link",
-    ["not a link", "https://example.com/anime/stream/x", "https://aniworld.to/animes", "ftp://aniworld.to/x"],
+    [
+        "not a link",
+        "https://example.com/anime/stream/x",
+        "https://aniworld.to/animes",
+        "ftp://aniworld.to/x",
+        "\u00a9m]",  # the URL parser itself gives up ("Invalid IPv6 URL")
+    ],
 )
 async def test_add_rejects_bad_links(logged_in: Api, link: str) -> None:
     status, data = await logged_in.call("POST", "/api/anime/add", json={"link": link})
@@ -191,6 +197,25 @@ async def test_unmatched_folders_are_listed(logged_in: Api) -> None:
     await _wait_for(sub, events.SCAN_COMPLETE)
     status, folders = await logged_in.call("GET", "/api/library/unmatched")
     assert status == 200 and [f["folder"] for f in folders] == ["Some Show (2020)"]
+
+
+async def test_match_an_unmatched_folder(logged_in: Api, fakesite: str) -> None:
+    root = Path(logged_in.ctx.config["library"]["roots"][0])
+    (root / "Office Copy" / "Season 01").mkdir(parents=True)
+    body = {"folder": "Office Copy", "key": "the-office-us", "site": "sto"}
+    status, data = await logged_in.call("POST", "/api/library/match", json=body)
+    assert status == 200 and data["status"] == "success" and data["key"] == "the-office-us"
+    status, folders = await logged_in.call("GET", "/api/library/unmatched")
+    assert folders == []
+    status, listed = await logged_in.call("GET", "/api/anime?all=true")
+    assert [(s["key"], s["folder"]) for s in listed] == [("the-office-us", "Office Copy")]
+    # the folder now belongs to that key: matching it to another one is a conflict
+    status, data = await logged_in.call("POST", "/api/library/match", json={**body, "key": "other-show"})
+    assert status == 409
+    status, data = await logged_in.call("POST", "/api/library/match", json={**body, "folder": "Nope"})
+    assert status == 404
+    status, data = await logged_in.call("POST", "/api/library/match", json={**body, "folder": "../etc"})
+    assert status == 400
 
 
 async def test_components_missing_answer_503(api_factory) -> None:

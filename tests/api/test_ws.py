@@ -28,16 +28,18 @@ async def _next(ws: aiohttp.ClientWebSocketResponse, skip: tuple[str, ...] = ())
 
 
 async def _connect(api: Api, **kwargs) -> aiohttp.ClientWebSocketResponse:
-    ws = await api.client.ws_connect("/ws/connect", **kwargs)
-    hello = await _next(ws)
-    assert hello["type"] == "connected"
-    return ws
+    return await api.client.ws_connect("/ws/connect", **kwargs)
+
+
+async def _barrier(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Messages are handled in order: once the pong is back, everything sent before it took effect."""
+    await ws.send_json({"action": "ping"})
+    assert (await _next(ws, skip=("queue_status",)))["type"] == "pong"
 
 
 async def _join(ws: aiohttp.ClientWebSocketResponse, room: str) -> None:
     await ws.send_json({"action": "join", "room": room})
-    ack = await _next(ws)
-    assert ack["type"] == "joined" and ack["data"]["room"] == room
+    await _barrier(ws)
 
 
 @pytest.mark.parametrize("query", ["", "?token=garbage"])
@@ -74,8 +76,7 @@ async def test_rooms_envelope_and_routing(logged_in: Api) -> None:
     assert msg["type"] == "scan_complete" and "key" in msg["data"] and "folder" in msg["data"]
 
     await ws.send_json({"action": "leave", "room": "download_progress"})
-    left = await _next(ws)
-    assert left["type"] == "left" and left["data"]["rooms"] == ["scan_progress"]
+    await _barrier(ws)
     bus.publish(events.DOWNLOAD_PROGRESS, _progress(3))
     bus.publish(events.SCAN_FAILED, {"error": "disk gone"})
     msg = await _next(ws)
@@ -85,9 +86,10 @@ async def test_rooms_envelope_and_routing(logged_in: Api) -> None:
 
 async def test_downloads_room_gets_queue_snapshot_then_changes(logged_in: Api) -> None:
     ws = await _connect(logged_in, headers=logged_in.headers)  # the header works as well as ?token=
-    await _join(ws, "downloads")
+    await ws.send_json({"action": "join", "room": "downloads"})
     snapshot = await _next(ws)
     assert snapshot["type"] == "queue_status" and "pending_queue" in snapshot["data"]
+    assert set(snapshot) == {"type", "timestamp", "data"}
     logged_in.ctx.bus.publish(events.DOWNLOAD_FAILED, {**_progress(5), "reason": "x", "attempts": 1,
                                                        "will_retry": True})
     msg = await _next(ws)
@@ -99,10 +101,24 @@ async def test_initial_rooms_from_query(logged_in: Api) -> None:
     ws = await logged_in.client.ws_connect(
         "/ws/connect", params={"token": logged_in.token, "rooms": "download_progress,nope"}
     )
-    hello = await _next(ws)
-    assert hello["data"]["rooms"] == ["download_progress"]
+    await _barrier(ws)
+    logged_in.ctx.bus.publish(events.SCAN_PROGRESS, {"key": "x", "folder": "X", "current": 1, "total": 1})
     logged_in.ctx.bus.publish(events.DOWNLOAD_PROGRESS, _progress(7))
     assert (await _next(ws))["data"]["episode"] == 7
+    await ws.close()
+
+
+async def test_only_seed_types_pong_and_error_are_sent(logged_in: Api) -> None:
+    """Joining and leaving are silent; the first message a client sees is an event it asked for."""
+    ws = await _connect(logged_in, params={"token": logged_in.token})
+    await ws.send_json({"action": "join", "room": "download_progress"})
+    await ws.send_json({"action": "leave", "room": "download_progress"})
+    await ws.send_json({"action": "join", "room": "scan_progress"})
+    await _barrier(ws)
+    logged_in.ctx.bus.publish(events.SCAN_PROGRESS, {"key": "x", "folder": "X", "current": 1, "total": 4,
+                                                     "percent": 25.0})
+    msg = await _next(ws)
+    assert msg["type"] == "scan_progress" and msg["data"]["percent"] == 25.0
     await ws.close()
 
 
@@ -134,15 +150,14 @@ async def test_logout_closes_that_sessions_sockets(logged_in: Api) -> None:
     status, _ = await logged_in.call("POST", "/api/auth/logout")
     assert status == 200
     msg = await asyncio.wait_for(ws.receive(), 10)
-    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-    assert ws.close_code == CLOSE_REVOKED
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == CLOSE_REVOKED
     with pytest.raises(aiohttp.WSServerHandshakeError):
         await logged_in.client.ws_connect("/ws/connect", params={"token": logged_in.token})
 
 
 async def test_slow_client_is_dropped_and_others_get_everything(logged_in: Api) -> None:
     hub = logged_in.client.app[HUB]
-    hub.queue_size = 4
+    hub.max_buffer = 256 * 1024
     fast = await _connect(logged_in, params={"token": logged_in.token})
     slow = await _connect(logged_in, params={"token": logged_in.token})
     await _join(fast, "download_progress")

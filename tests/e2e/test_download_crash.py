@@ -11,7 +11,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from tests.integration.download_helpers import (
     seed,
     set_code,
     sha256,
+    start_daemon,
 )
 
 pytestmark = [
@@ -65,26 +65,25 @@ logging: {{level: DEBUG}}
     return path
 
 
-def start_daemon(config: Path, log: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANIWORLDD_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "aniworldd", "run", "-c", str(config)],
-        stdout=open(log, "ab"),  # noqa: SIM115 - the child owns it
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-
-
 async def until(check, what: str, daemon: subprocess.Popen, log: Path, seconds: float = 90):
     for _ in range(int(seconds / 0.05)):
         value = check()
         if value:
             return value
         if daemon.poll() is not None:
-            raise AssertionError(f"daemon exited ({daemon.returncode}) while waiting for {what}:\n{log.read_text()}")
+            raise AssertionError(
+                f"daemon exited ({daemon.returncode}) while waiting for {what}:\n{tail(log)}"
+            )
         await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-4000:]}")
+    raise AssertionError(f"timed out waiting for {what}:\n{tail(log)}")
+
+
+def tail(log: Path, n: int = 4000) -> str:
+    return log.read_text(errors="replace")[-n:]
+
+
+def files_under(folder: Path, pattern: str = "*") -> list[Path]:
+    return sorted(p for p in folder.rglob(pattern) if p.is_file()) if folder.is_dir() else []
 
 
 def part_size(temp_dir: Path, item_id: int) -> int:
@@ -119,27 +118,30 @@ async def test_kill_9_mid_download_then_restart_completes_exactly_one_identical_
         await until(lambda: part_size(temp_dir, item_id) >= 500_000, "a partial download", daemon, log)
         os.kill(daemon.pid, signal.SIGKILL)
         daemon.wait(10)
+        state.media_rate_bps = RATE // 4  # the orphan below must still be running when the restart looks
         kept = part_size(temp_dir, item_id)
         assert 0 < kept < source.stat().st_size
 
         # the yt-dlp child outlived its daemon and is still writing; the restart must stop it first
-        [pidf] = list(temp_dir.glob(f"aw-{item_id}-*.pid"))
+        [pidf] = files_under(temp_dir, f"aw-{item_id}-*.pid")
         orphan = int(pidf.read_text())
         assert proc_state(orphan) not in (None, "Z")
 
         daemon = start_daemon(config_path, log)
+        await until(lambda: proc_state(orphan) in (None, "Z"), "the orphan to be killed", daemon, log)
+        assert "killed leftover download process group" in tail(log, 10**6)
+        state.media_rate_bps = None
         target = library / f"{NAME} (2020)" / "Season 01" / f"{NAME} - S01E001 - (German Dub).mp4"
         await until(target.exists, "the file in the library", daemon, log)
-        await until(lambda: proc_state(orphan) in (None, "Z"), "the orphan to be gone", daemon, log, 10)
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(30) == 0, log.read_text()[-4000:]
+        assert daemon.wait(30) == 0, tail(log)
 
         assert target.stat().st_size == source.stat().st_size
         assert sha256(target) == sha256(source)
-        in_library = sorted(p for p in library.rglob("*") if p.is_file())
+        in_library = files_under(library)
         assert [p for p in in_library if not p.name.startswith(".")] == [target]
         assert [p.name for p in in_library if p.name.startswith(".")] == [".aniworld.json"]  # the marker only
-        assert not [p for p in temp_dir.iterdir() if p.name.startswith(f"aw-{item_id}-")]
+        assert files_under(temp_dir, f"aw-{item_id}-*") == []
 
         # the second run continued from the partial file instead of starting over
         resumed = [r for r in site.media_requests("crash-30s") if r]

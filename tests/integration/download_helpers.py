@@ -169,6 +169,25 @@ def media_mp4(state: FakeSiteState, seconds: int = 3) -> Path:
     return make_media(state.media_dir, seconds).mp4
 
 
+def clean_env(**extra: str) -> dict:
+    """The environment without any ANIWORLDD_* overrides of the developer's shell, plus `extra`."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ANIWORLDD_")} | extra
+
+
+def start_daemon(config: Path, log: Path, **env: str) -> subprocess.Popen:
+    """`python -m aniworldd run -c CONFIG` as a real process, output appended to `log`."""
+    import sys
+
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "aniworldd", "run", "-c", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=clean_env(**env),
+            start_new_session=True,
+        )
+
+
 def can_mount() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -92,6 +92,8 @@ def broker(tmp_path: Path) -> Iterator[int]:
     conf = _rewrite(
         conf, "persistence_location /mosquitto/data/", f"persistence_location {tmp_path / 'data'}/"
     )
+    if os.geteuid() == 0:  # as root mosquitto drops to user `mosquitto`, who cannot enter pytest's tmp dirs
+        conf += "user root\n"
     (tmp_path / "mosquitto.conf").write_text(conf)
     with _process([mosquitto, "-c", str(tmp_path / "mosquitto.conf")], tmp_path / "mosquitto.log", port):
         yield port
@@ -162,7 +164,8 @@ async def upstream(aiohttp_server) -> int:
         sock = web.WebSocketResponse()
         await sock.prepare(request)
         async for msg in sock:
-            await sock.send_str(f"echo:{msg.data}:{request.headers.get('X-Forwarded-Proto', '-')}")
+            proto = request.headers.get("X-Forwarded-Proto", "-")
+            await sock.send_str(f"echo:{msg.data}:{proto}:{request.host}")
         return sock
 
     async def metrics(_request: web.Request) -> web.Response:
@@ -236,13 +239,18 @@ async def test_nginx_example_proxies_websocket_upgrade(tmp_path: Path, upstream:
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the temp dirs under tmp_path
     main = tmp_path / "nginx.conf"
     main.write_text(
-        f"{user}worker_processes 1;\ndaemon off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+        f"{user}worker_processes 1;\ndaemon off;\npid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/error.log;\n"
         "events {}\nhttp {\n  access_log off;\n"
         + "".join(f"  {sub}_temp_path {tmp_path / sub};\n" for sub in ("fastcgi", "uwsgi", "scgi", "proxy"))
         + f"  client_body_temp_path {tmp_path / 'body'};\n  include {tmp_path / 'aniworldd.conf'};\n}}\n"
     )
-    check = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-c", str(main)], capture_output=True, text=True, timeout=30
+    check = await asyncio.to_thread(
+        subprocess.run,
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(main)],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert check.returncode == 0, check.stderr
     with _process([nginx, "-p", str(tmp_path), "-c", str(main)], tmp_path / "nginx.log", https_port):
@@ -250,7 +258,7 @@ async def test_nginx_example_proxies_websocket_upgrade(tmp_path: Path, upstream:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"http://127.0.0.1:{http_port}/health", allow_redirects=False) as resp:
                 assert resp.status == 301 and resp.headers["Location"].startswith("https://")
-    assert echo == "echo:hello:https"
+    assert echo == f"echo:hello:https:127.0.0.1:{https_port}"  # the client's Host and scheme reach the daemon
     assert metrics_status == 200  # 127.0.0.1 is on the allow list
     assert health == {"status": "ok"}
 
@@ -269,7 +277,8 @@ async def test_caddy_example_proxies_websocket_upgrade(tmp_path: Path, upstream:
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
-    check = subprocess.run(
+    check = await asyncio.to_thread(
+        subprocess.run,
         [caddy, "validate", "--adapter", "caddyfile", "--config", str(caddyfile)],
         capture_output=True,
         text=True,
@@ -280,7 +289,7 @@ async def test_caddy_example_proxies_websocket_upgrade(tmp_path: Path, upstream:
     args = [caddy, "run", "--adapter", "caddyfile", "--config", str(caddyfile)]
     with _process(args, tmp_path / "caddy.log", port, env=env):
         echo, metrics_status, health = await _through_proxy(f"http://127.0.0.1:{port}")
-    assert echo == "echo:hello:http"
+    assert echo == f"echo:hello:http:127.0.0.1:{port}"
     assert metrics_status == 200  # loopback is within private_ranges
     assert health == {"status": "ok"}
 

@@ -37,9 +37,26 @@ async def site():
     await s.stop()
 
 
+class TrackingRunner(YtDlpRunner):
+    """Remembers its children so a failing test never leaves a (stopped) yt-dlp behind."""
+
+    def __init__(self) -> None:
+        super().__init__(socket_timeout=10, retries=1)
+        self.started = []
+
+    async def start(self, *args, **kwargs):
+        proc = await super().start(*args, **kwargs)
+        self.started.append(proc)
+        return proc
+
+
 @pytest.fixture
-def runner() -> YtDlpRunner:
-    return YtDlpRunner(socket_timeout=10, retries=1)
+async def runner():
+    r = TrackingRunner()
+    yield r
+    for proc in r.started:
+        if proc.proc.returncode is None:
+            await proc.kill()
 
 
 def mp4(site: Site, code: str) -> MediaSource:

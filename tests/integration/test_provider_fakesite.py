@@ -300,6 +300,59 @@ async def test_add_is_idempotent_and_keeps_the_folder(fakesite, service, tmp_pat
     assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == ["The Office (US) (2005)"]
 
 
+async def test_adding_again_reports_episodes_that_appeared_meanwhile(fakesite, fakesite_state, service, bus):
+    series = fakesite_state.catalog.add(make_series(STO, "grows", "Grows", {1: 1}))
+    await service.add(f"{fakesite}/serie/grows")
+    series.seasons[1].append(Episode(2, "Zwei", "Two", links={"ger-dub": ["VOE"]}))
+    events = bus.subscribe({NEW_EPISODES})
+    again = await service.add(f"{fakesite}/serie/grows")
+    assert again["created"] is False and again["seasons"] == {"1": 2}
+    ev = await asyncio.wait_for(events.get(), 5)
+    assert [(e["season"], e["episode"]) for e in ev.data["episodes"]] == [(1, 2)]
+
+
+async def test_add_adopts_a_series_the_scanner_found_first(fakesite, service, store, bus, tmp_path):
+    folder = tmp_path / "lib2" / "Office Folder"
+    folder.mkdir(parents=True)
+
+    def scanner_row():
+        s = store.e.AnimeSeries(
+            key="the-office-us",
+            name="the-office-us",
+            site="sto",
+            folder="Office Folder",
+            root=str(tmp_path / "lib2"),
+        )
+        store.e.Episode(
+            series=s,
+            season=1,
+            number=1,
+            listed=False,
+            languages=[],
+            on_disk_path=str(folder / "ep1.mp4"),
+            on_disk_language="ger-dub",
+        )
+
+    await store.run(scanner_row)
+    events = bus.subscribe({NEW_EPISODES})
+    added = await service.add(f"{fakesite}/serie/the-office-us")
+    assert added["created"] is False
+    assert (added["root"], added["folder"]) == (str(tmp_path / "lib2"), "Office Folder")
+    assert read_marker(folder).key == "the-office-us"
+    await asyncio.sleep(0.05)
+    assert events.get_nowait() is None  # the first provider read populates; it announces nothing as new
+    detail = await service.detail("the-office-us")
+    first = detail["episodes"][0]
+    assert (first["season"], first["episode"], first["status"], first["listed"]) == (1, 1, "on_disk", True)
+    assert detail["missing_count"] == 27
+
+
+async def test_a_series_without_episodes_yet_can_be_added(fakesite, fakesite_state, service):
+    fakesite_state.catalog.add(make_series(ANIWORLD, "coming-soon", "Coming Soon", {}))
+    added = await service.add(f"{fakesite}/anime/stream/coming-soon")
+    assert added["created"] is True and added["seasons"] == {} and added["episode_count"] == 0
+
+
 async def test_same_title_on_both_sites_gets_distinct_folders(fakesite, fakesite_state, service, tmp_path):
     fakesite_state.catalog.add(make_series(ANIWORLD, "twin-title", "Twin", {1: 1}, start_year=2020))
     fakesite_state.catalog.add(make_series(STO, "twin-title-us", "Twin", {1: 1}, start_year=2020))

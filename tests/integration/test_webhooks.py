@@ -29,8 +29,8 @@ async def _receiver(fail_first: int = 0):
     return server, received
 
 
-async def _wait_for(predicate, timeout: float = 10) -> None:
-    for _ in range(int(timeout / 0.02)):
+async def _wait_for(predicate, limit: float = 10) -> None:
+    for _ in range(int(limit / 0.02)):
         if predicate():
             return
         await asyncio.sleep(0.02)
@@ -41,8 +41,9 @@ async def test_events_delivered_in_envelope_with_filter_and_retry() -> None:
     server, received = await _receiver(fail_first=1)
     bus = EventBus()
     url = str(server.make_url("/hook"))
-    notifier = WebhookNotifier(bus, [{"url": url, "events": ["download_complete"], "timeout": 5}],
-                               retries=2, backoff=0.01)
+    notifier = WebhookNotifier(
+        bus, [{"url": url, "events": ["download_complete"], "timeout": 5}], retries=2, backoff=0.01
+    )
     await notifier.start()
     try:
         bus.publish(QUEUE_STATUS, {"is_running": True})  # never forwarded
@@ -80,10 +81,14 @@ async def test_dead_webhook_does_not_block_others() -> None:
 
 async def test_test_endpoint_reports_results() -> None:
     server, received = await _receiver()
-    notifier = WebhookNotifier(EventBus(), [
-        {"url": str(server.make_url("/hook")), "events": ["health"], "timeout": 5},
-        {"url": "http://127.0.0.1:9/dead", "events": ["health"], "timeout": 1},
-    ], retries=0)
+    notifier = WebhookNotifier(
+        EventBus(),
+        [
+            {"url": str(server.make_url("/hook")), "events": ["health"], "timeout": 5},
+            {"url": "http://127.0.0.1:9/dead", "events": ["health"], "timeout": 1},
+        ],
+        retries=0,
+    )
     try:
         results = await notifier.test()
         assert [r["ok"] for r in results] == [True, False]

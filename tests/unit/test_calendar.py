@@ -29,12 +29,20 @@ def test_escape_text() -> None:
 
 def test_calendar_parses_with_icalendar() -> None:
     now = utcnow()
-    text = build_calendar([
-        CalendarEvent(uid="x-1@aniworldd", start=now, summary="Kaguya-sama: Love is War; S01E02, new",
-                      description="Line one\nLine two, with ; and \\", categories=["New episode"],
-                      url="https://aniworld.to/anime/stream/kaguya-sama-love-is-war"),
-        CalendarEvent(uid="x-2@aniworldd", start=now, summary="ä" * 200),
-    ], "My library")
+    text = build_calendar(
+        [
+            CalendarEvent(
+                uid="x-1@aniworldd",
+                start=now,
+                summary="Kaguya-sama: Love is War; S01E02, new",
+                description="Line one\nLine two, with ; and \\",
+                categories=["New episode"],
+                url="https://aniworld.to/anime/stream/kaguya-sama-love-is-war",
+            ),
+            CalendarEvent(uid="x-2@aniworldd", start=now, summary="ä" * 200),
+        ],
+        "My library",
+    )
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
     cal = icalendar.Calendar.from_ical(text)
     events = list(cal.walk("VEVENT"))
@@ -65,12 +73,25 @@ async def test_entries_downloaded_and_newly_listed_only(store: Store) -> None:
         e = store.e
         s = e.AnimeSeries(key="one-piece", name="One Piece", folder="One Piece", link="https://x/one-piece")
         for n in (1, 2, 3):  # the first listing, when the series was added: not "new"
-            e.Episode(series=s, season=1, number=n, first_seen=added + timedelta(milliseconds=n))
-        e.Episode(series=s, season=1, number=4, title="Neu", languages=["ger-sub"],
-                  first_seen=now - timedelta(days=1))  # found by a later refresh
+            e.Episode(series=s, season=1, number=n, first_seen=added)
+        e.Episode(
+            series=s,
+            season=1,
+            number=4,
+            title="Neu",
+            languages=["ger-sub"],
+            first_seen=now - timedelta(days=1),
+        )  # found by a later refresh
         e.Episode(series=s, season=1, number=5, first_seen=now - timedelta(days=20))  # outside the window
-        e.DownloadQueueItem(series=s, season=1, episode=2, language="ger-dub", status=COMPLETED,
-                            completed_at=now - timedelta(hours=5), final_path="/lib/One Piece/e2.mp4")
+        e.DownloadQueueItem(
+            series=s,
+            season=1,
+            episode=2,
+            language="ger-dub",
+            status=COMPLETED,
+            completed_at=now - timedelta(hours=5),
+            final_path="/lib/One Piece/e2.mp4",
+        )
         e.DownloadQueueItem(series=s, season=1, episode=3, status=PENDING)
         old = e.AnimeSeries(key="old-show", name="Old Show", folder="Old Show")
         e.Episode(series=old, season=1, number=1, first_seen=now - timedelta(hours=1))  # its first listing
@@ -83,8 +104,9 @@ async def test_entries_downloaded_and_newly_listed_only(store: Store) -> None:
     assert data["entries"][0]["path"] == "/lib/One Piece/e2.mp4"
     assert data["entries"][1]["title"] == "Neu" and data["entries"][1]["languages"] == ["ger-sub"]
     longer = await svc.entries(30, now=now)
-    assert ("listed", "one-piece", 1, 5) in [(r["type"], r["key"], r["season"], r["episode"])
-                                            for r in longer["entries"]]
+    assert ("listed", "one-piece", 1, 5) in [
+        (r["type"], r["key"], r["season"], r["episode"]) for r in longer["entries"]
+    ]
 
     cal = icalendar.Calendar.from_ical(await svc.ical(7, now=now))
     summaries = sorted(str(e["SUMMARY"]) for e in cal.walk("VEVENT"))

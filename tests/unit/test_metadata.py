@@ -10,9 +10,16 @@ from aniworldd.db import Store
 from aniworldd.services.metadata_service import MetadataService
 
 SERIES = {
-    "key": "kaguya-sama-love-is-war", "site": "aniworld", "name": "Kaguya-sama: Love is War",
-    "alt_titles": ["かぐや様は告らせたい", "Kaguya-sama wa Kokurasetai"], "description": "Two geniuses & love.",
-    "genres": ["Comedy", "Romance"], "year": 2019, "end_year": 2022, "fsk": 12, "imdb_id": "tt9522300",
+    "key": "kaguya-sama-love-is-war",
+    "site": "aniworld",
+    "name": "Kaguya-sama: Love is War",
+    "alt_titles": ["かぐや様は告らせたい", "Kaguya-sama wa Kokurasetai"],
+    "description": "Two geniuses & love.",
+    "genres": ["Comedy", "Romance"],
+    "year": 2019,
+    "end_year": 2022,
+    "fsk": 12,
+    "imdb_id": "tt9522300",
 }
 
 
@@ -34,10 +41,20 @@ async def _series_in_db(store: Store, root: Path) -> Path:
     folder.mkdir(parents=True)
 
     def add() -> None:
-        store.e.AnimeSeries(key=SERIES["key"], name=SERIES["name"], site="aniworld", folder=folder.name,
-                            root=str(root), description=SERIES["description"], genres=SERIES["genres"],
-                            alt_titles=SERIES["alt_titles"], year=2019, fsk=12, imdb_id="tt9522300",
-                            cover="http://x/cover.jpg")
+        store.e.AnimeSeries(
+            key=SERIES["key"],
+            name=SERIES["name"],
+            site="aniworld",
+            folder=folder.name,
+            root=str(root),
+            description=SERIES["description"],
+            genres=SERIES["genres"],
+            alt_titles=SERIES["alt_titles"],
+            year=2019,
+            fsk=12,
+            imdb_id="tt9522300",
+            cover="http://x/cover.jpg",
+        )
 
     await store.run(add)
     return folder

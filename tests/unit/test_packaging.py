@@ -75,8 +75,19 @@ def test_unit_has_the_required_directives() -> None:
     assert any(p.lstrip("-").startswith("/srv") for p in writable)  # the library
     exec_start = shlex.split(d["ExecStart"][0])
     assert exec_start[1:] == ["run", "--config", "/etc/aniworldd/config.yaml"]
-    assert any(e.startswith("ANIWORLDD_DATA_DIR=/var/lib/aniworldd") for e in d["Environment"])
     assert d["WantedBy"] == ["multi-user.target"]
+
+
+def test_systemd_config_matches_the_unit() -> None:
+    """data_dir is the StateDirectory and every library root is writable in the sandbox."""
+    d = unit_directives(UNIT.read_text())
+    config = UNIT.parent / "config.yaml"
+    assert check_file(config, env={}) == []
+    doc = yaml.safe_load(config.read_text())
+    assert doc["data_dir"] == f"/var/lib/{d['StateDirectory'][0]}"
+    writable = [p.lstrip("-") for p in " ".join(d["ReadWritePaths"]).split()]
+    for root in doc["library"]["roots"]:
+        assert any(root == w or root.startswith(w + "/") for w in writable), root
 
 
 def test_sysusers_entry_creates_the_unit_user() -> None:

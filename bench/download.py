@@ -1,0 +1,260 @@
+"""Download throughput: curl vs the daemon's queue (add -> complete) on the same local file.
+
+A local HTTP server (aiohttp, sendfile, in its own process) serves a 200 MB file. `curl` downloads it;
+then the same file goes through DownloadService (SQLite queue, worker, yt-dlp child process, progress
+parsing, fsync + atomic rename into the library, events) and the time from `add()` to the
+download_complete event is taken. Finally 4 x 50 MB are queued at once with max_concurrent 4.
+
+The source is handed to the queue by a one-line finder, so the figure measures the download path, not
+the hoster page resolution (a few small HTTP requests that do not depend on the file size).
+
+The headline figures are taken with the server sending at `--rate` (default 25 MB/s, a 200 Mbit/s home
+line; real hosters rarely deliver more), because that is what the daemon meets in use. Unthrottled
+localhost figures are printed as well (`unthrottled`): there the fixed cost of starting a yt-dlp child
+(Python start-up and yt-dlp imports, about 0.3-0.5 s) dominates a transfer that takes curl a fraction
+of a second, so that ratio says more about process start-up than about throughput.
+Each figure is the median of `--runs` runs (curl and daemon interleaved). Prints ONE JSON line:
+  {"curl_s", "daemon_s", "ratio", "concurrent_4x50_s", "rate_bps", "size_mb", "runs", "unthrottled": {...}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aniworldd.config import load_text  # noqa: E402
+from aniworldd.db import Store  # noqa: E402
+from aniworldd.events import DOWNLOAD_COMPLETE, DOWNLOAD_FAILED, EventBus  # noqa: E402
+from aniworldd.providers.hosters.base import MediaSource  # noqa: E402
+from aniworldd.services.download_service import DownloadService  # noqa: E402
+
+SERVER = r"""
+import asyncio, sys
+from aiohttp import web
+root, port = sys.argv[1], int(sys.argv[2])
+
+async def handler(request):
+    path = f"{root}/{request.match_info['name']}"
+    rate = int(request.query.get("rate", "0"))
+    if not rate:
+        return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
+    import os
+    size = os.path.getsize(path)
+    rng = request.http_range
+    start = rng.start or 0
+    resp = web.StreamResponse(status=206 if rng.start else 200)
+    resp.content_type = "video/mp4"
+    resp.content_length = size - start
+    resp.headers["Accept-Ranges"] = "bytes"
+    if rng.start:
+        resp.headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+    await resp.prepare(request)
+    loop = asyncio.get_running_loop()
+    began, sent = loop.time(), 0
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while chunk := fh.read(256 * 1024):
+            await resp.write(chunk)
+            sent += len(chunk)
+            ahead = sent / rate - (loop.time() - began)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+    return resp
+
+app = web.Application()
+app.router.add_get("/{name}", handler)
+web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_file(path: Path, size: int) -> None:
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as fh:
+        for i in range(size // len(block)):
+            fh.write(block[:8] + i.to_bytes(8, "big") + block[16:])  # distinct blocks, cheap to make
+
+
+@dataclass
+class Candidate:
+    source: MediaSource
+    language: str = "ger-dub"
+    hoster: str = "VOE"
+
+
+class OneSource:
+    """A finder that answers every episode with a fixed URL per (season, episode)."""
+
+    def __init__(self, urls: dict[tuple[int, int], str]) -> None:
+        self.urls = urls
+
+    def candidates(self, site, key, season, episode, *, languages=None):
+        url = self.urls[(season, episode)]
+
+        class Attempts:
+            def __init__(self) -> None:
+                self._given = False
+
+            def __aiter__(self):
+                return self
+
+            async def __anext__(self) -> Candidate:
+                if self._given:
+                    raise StopAsyncIteration
+                self._given = True
+                return Candidate(MediaSource(url=url, kind="mp4", hoster="VOE"))
+
+            def record(self, *args) -> None:
+                pass
+
+            def error(self) -> Exception:
+                return RuntimeError("download failed")
+
+            async def aclose(self) -> None:
+                pass
+
+        return Attempts()
+
+
+def wait_port(port: int) -> None:
+    for _ in range(200):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("bench server did not start")
+
+
+def time_curl(url: str, out: Path) -> float:
+    began = time.perf_counter()
+    subprocess.run(["curl", "-sS", "--fail", "-o", str(out), url], check=True)
+    took = time.perf_counter() - began
+    out.unlink()
+    return took
+
+
+async def time_queue(work: Path, base: str, names: list[str], concurrent: int, query: str) -> float:
+    """Seconds from add() of all items until every download_complete event."""
+    shutil.rmtree(work / "q", ignore_errors=True)
+    cfg = load_text(
+        f"""
+data_dir: {work / "q" / "data"}
+library: {{roots: [{work / "q" / "library"}]}}
+downloads: {{max_concurrent: {concurrent}, min_free_gb: 0, autostart: true}}
+""",
+        "bench.yaml",
+        env={},
+        base_dir=work,
+    )
+    store = Store(cfg["database"]["url"], cfg["data_dir"])
+    key = "bench-series"
+
+    def seed() -> None:
+        s = store.e.AnimeSeries(key=key, name="Bench", site="aniworld", folder="Bench")
+        for i in range(1, len(names) + 1):
+            store.e.Episode(series=s, season=1, number=i, languages=["ger-dub"])
+
+    store.run_sync(seed)
+    urls = {(1, i): f"{base}/{n}{query}" for i, n in enumerate(names, 1)}
+    bus = EventBus()
+    done: list[int] = []
+    failed: list[str] = []
+    finished = asyncio.Event()
+
+    def listen(ev) -> None:
+        if ev.type == DOWNLOAD_COMPLETE:
+            done.append(ev.data["download_id"])
+        elif ev.type == DOWNLOAD_FAILED:
+            failed.append(ev.data["reason"])
+        if len(done) + len(failed) == len(names):
+            finished.set()
+
+    bus.add_listener(listen)
+    queue = DownloadService(cfg, store, bus, OneSource(urls))
+    await queue.start()
+    began = time.perf_counter()
+    await queue.add(key, [(1, i) for i in range(1, len(names) + 1)])
+    await asyncio.wait_for(finished.wait(), 3600)
+    took = time.perf_counter() - began
+    await queue.close()
+    store.close()
+    if failed:
+        raise RuntimeError(f"bench download failed: {failed}")
+    return took
+
+
+def measure(work: Path, base: str, small: list[str], runs: int, rate: int) -> dict:
+    query = f"?rate={rate}" if rate else ""
+    curl, daemon = [], []
+    for _ in range(runs):  # interleaved, so drifting machine load hits both alike
+        curl.append(time_curl(f"{base}/big.mp4{query}", work / "curl.out"))
+        daemon.append(asyncio.run(time_queue(work, base, ["big.mp4"], 1, query)))
+    concurrent = [asyncio.run(time_queue(work, base, small, 4, query)) for _ in range(max(1, runs - 1))]
+    curl_s, daemon_s = statistics.median(curl), statistics.median(daemon)
+    return {
+        "curl_s": round(curl_s, 3),
+        "daemon_s": round(daemon_s, 3),
+        "ratio": round(daemon_s / curl_s, 3),
+        "concurrent_4x50_s": round(statistics.median(concurrent), 3),
+        "curl_runs": [round(x, 3) for x in curl],
+        "daemon_runs": [round(x, 3) for x in daemon],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--small-mb", type=int, default=50)
+    parser.add_argument("--rate", type=int, default=25 << 20, help="server rate in bytes/s (0 = unlimited)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-unthrottled", action="store_true", help="skip the unthrottled figures")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="aniworldd-bench-dl-"))
+    served = work / "served"
+    served.mkdir()
+    make_file(served / "big.mp4", args.size_mb << 20)
+    small = [f"small{i}.mp4" for i in range(4)]
+    for name in small:
+        make_file(served / name, args.small_mb << 20)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(served), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+        base = f"http://127.0.0.1:{port}"
+        result = measure(work, base, small, args.runs, args.rate)
+        result.update(rate_bps=args.rate or None, size_mb=args.size_mb, runs=args.runs)
+        if args.rate and not args.no_unthrottled:
+            result["unthrottled"] = measure(work, base, small, args.runs, 0)
+    finally:
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,367 @@
+"""The bundled web UI in real headless Chromium, against a real daemon process and the fake provider site.
+
+Flow: first-run setup -> log out / log in -> search -> add -> queue the missing episodes -> watch a progress
+bar reach 100 % -> the library shows the episodes on disk; and the config page showing a validation error
+next to its field (then saving, and restoring the backup). Screenshots of each page go to tests/artifacts/.
+
+Progress is made observable without timing assumptions: the fake hoster sends the media slowly until the
+test has seen a bar between 0 and 100 %, then at full speed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, chromium_path
+from tests.fakesite.catalog import ANIWORLD, GER_SUB, make_series
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright (Python package) not installed"
+)
+expect = playwright_api.expect
+
+PASSWORD = "correct horse battery"
+KEY = "kiseki-no-testfolge"
+TITLE = "Kiseki no Testfolge"
+SLOW_BPS = 4_000  # the media trickles in until the test has watched a bar move
+FAST_BPS = 2_000_000
+
+
+def _require_tools() -> str:
+    chromium = chromium_path()
+    if chromium is None:
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (the fake hosters generate their test videos with it)")
+    return chromium
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return _require_tools()
+
+
+@pytest.fixture(scope="module")
+def site(chromium: str) -> Iterator[FakeSiteThread]:
+    fake = FakeSiteThread()
+    series = make_series(
+        ANIWORLD, KEY, TITLE, {1: 2}, languages=[GER_SUB], hosters=["Vidoza"], start_year=2024
+    )
+    for ep in series.seasons[1]:
+        # An 8 s video (~0.5 MB) per episode, so there is a download to watch.
+        ep.codes[(GER_SUB, "Vidoza")] = f"kiseki{ep.number}-8s"
+    fake.state.catalog.add(series)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def daemon(site: FakeSiteThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    proc = DaemonProcess(
+        tmp_path_factory.mktemp("ui-daemon"),
+        site.origin,
+        "downloads:\n  language: [ger-sub]\n  hosters: [Vidoza]\n  retry_backoff: 1\n  min_free_gb: 0\n",
+    )
+    proc.start()
+    yield proc
+    proc.stop()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(proc.log_path, ARTIFACTS / "e2e-daemon.log")
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class PageProblems:
+    """Uncaught script errors and CSP violations: the UI must run clean under the daemon's CSP."""
+
+    def __init__(self, page: object) -> None:
+        self.errors: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        page.on("console", self._console)
+
+    def _console(self, msg: object) -> None:
+        text = msg.text
+        if "Content Security Policy" in text or "Refused to" in text:
+            self.errors.append(f"csp: {text}")
+
+
+@pytest.fixture
+def page(browser: object, daemon: DaemonProcess) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    problems = PageProblems(pg)
+    yield pg
+    context.close()
+    assert problems.errors == []
+
+
+def shot(page: object, name: str, full_page: bool = True) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+# Records every value the queue's progress bars take, per item and list, for the whole page life.
+RECORD_PROGRESS = """() => {
+  window.__progress = {};
+  const view = document.querySelector("[data-view=queue]");
+  const record = () => view.querySelectorAll(".queue-item").forEach((row) => {
+    const bar = row.querySelector(".progress");
+    if (!bar) return;
+    const list = row.parentElement.id.replace("queue-", "");
+    (window.__progress[row.dataset.itemId] ||= []).push([list, Number(bar.getAttribute("aria-valuenow"))]);
+  });
+  new MutationObserver(record).observe(view, {subtree: true, childList: true, attributes: true,
+                                              attributeFilter: ["aria-valuenow"]});
+  record();
+}"""
+
+
+def test_setup_login_search_add_download(page: object, daemon: DaemonProcess, site: FakeSiteThread) -> None:
+    # --- first run: no password yet -> the setup page; mismatched passwords are caught in the form
+    page.goto(daemon.url + "/")
+    expect(page.locator("[data-view=setup]")).to_be_visible()
+    expect(page.locator("#setup-password")).to_be_focused()
+    page.fill("#setup-password", PASSWORD)
+    page.fill("#setup-password2", PASSWORD + "!")
+    page.click("#setup-form button[type=submit]")
+    expect(page.locator("#setup-password2")).to_have_class(re.compile(r"\bis-invalid\b"))
+    shot(page, "01-setup")
+    page.fill("#setup-password2", PASSWORD)
+    page.click("#setup-form button[type=submit]")
+    expect(page.locator("[data-view=library]")).to_be_visible()
+    assert daemon.request("GET", "/api/auth/status")[1]["configured"] is True
+
+    # --- log out (the token is revoked and forgotten), then log in: a wrong password first
+    page.click("#logout-btn")
+    expect(page.locator("[data-view=login]")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('aniworldd.token')") is None
+    page.fill("#login-password", "not the password")
+    page.press("#login-password", "Enter")
+    expect(page.locator("#login-error")).to_have_text("Wrong password.")
+    shot(page, "02-login")
+    page.fill("#login-password", PASSWORD)
+    page.press("#login-password", "Enter")
+    expect(page.locator("[data-view=library]")).to_be_visible()
+    page.wait_for_selector("html[data-ready=library]")
+    expect(page.locator("#library-empty")).to_be_visible()
+    token = page.evaluate("localStorage.getItem('aniworldd.token')")
+    assert daemon.request("GET", "/api/queue/status", token=token)[0] == 200
+    shot(page, "03-library-empty")
+
+    # --- search the provider and add the series by clicking the result
+    page.click("[data-nav=search]")
+    page.fill("#search-q", "kiseki")
+    page.press("#search-q", "Enter")
+    result = page.locator(f".search-result[data-key={KEY}]")
+    expect(result).to_be_visible()
+    expect(result).to_contain_text(TITLE)
+    shot(page, "04-search")
+    result.get_by_role("button", name=f"Add {TITLE}").click()
+    expect(page).to_have_url(re.compile(rf"#/series/{KEY}$"), timeout=30_000)
+    rows = page.locator(".episode-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator(".episode-table tbody tr[data-status=missing]")).to_have_count(2)
+    expect(page.locator("#series-title")).to_have_text(TITLE)
+    shot(page, "05-series-missing")
+
+    # --- drop the live connection: the client must reconnect and re-join its rooms by itself,
+    #     or the progress below never arrives
+    page.evaluate("""() => { window.__connects = 0; const s = App.socket();
+                      s.on("connect", () => { window.__connects += 1; }); s.ws.close(4000, "test"); }""")
+    page.wait_for_function("() => window.__connects >= 1")
+
+    # --- queue the missing episodes of season 1 and watch them download
+    site.state.media_rate_bps = SLOW_BPS
+    page.click("[data-download-season='1']")
+    expect(page.locator(".episode-table tbody tr[data-status=missing]")).to_have_count(0, timeout=15_000)
+    page.click("[data-nav=queue]")
+    page.wait_for_selector("html[data-ready=queue]")
+    page.evaluate(RECORD_PROGRESS)
+    # A bar is moving but not done: that is what the user watches.
+    moving = page.locator("#queue-active .progress:not([aria-valuenow='0'])")
+    expect(moving.first).to_be_visible(timeout=60_000)
+    value = int(moving.first.get_attribute("aria-valuenow"))
+    assert 0 < value < 100
+    expect(page.locator("#queue-active .progress-text").first).to_contain_text("%")
+    shot(page, "06-queue-progress")
+    site.state.media_rate_bps = FAST_BPS
+    done = page.locator("#queue-completed .queue-item .progress[aria-valuenow='100']")
+    expect(done).to_have_count(2, timeout=90_000)
+    shot(page, "07-queue-done")
+    progress = page.evaluate("window.__progress")
+    assert len(progress) == 2
+    progress = {item_id: [(where, value) for where, value in seen] for item_id, seen in progress.items()}
+    for item_id, seen in progress.items():
+        active = [v for where, v in seen if where == "active"]
+        assert active == sorted(active), f"progress of item {item_id} went backwards: {active}"
+        assert ("completed", 100) in seen
+    assert any(0 < v < 100 for seen in progress.values() for where, v in seen if where == "active")
+
+    # --- the library shows the episodes present: on disk in the series view, nothing missing in the list
+    page.click(f"#queue-completed a[href='#/series/{KEY}'] >> nth=0")
+    expect(page.locator(".episode-table tbody tr[data-status=on_disk]")).to_have_count(2, timeout=15_000)
+    shot(page, "08-series-on-disk")
+    files = sorted(p.name for p in daemon.library.rglob("*.mp4"))
+    assert len(files) == 2, files
+    page.click("[data-nav=library]")
+    page.wait_for_selector("html[data-ready=library]")
+    expect(page.locator(f".series-row[data-key={KEY}]")).to_have_count(0)
+    page.check("#library-all")
+    row = page.locator(f".series-row[data-key={KEY}]")
+    expect(row).to_be_visible()
+    expect(row.locator(".missing-badge")).to_have_text("complete")
+    # keyboard: "/" jumps to the filter, typing filters the list
+    page.locator("body").press("/")
+    expect(page.locator("#library-q")).to_be_focused()
+    page.keyboard.type("no such series")
+    expect(row).to_have_count(0)
+    page.fill("#library-q", "kiseki")
+    expect(row).to_be_visible()
+    shot(page, "09-library-complete")
+
+    # --- the same library on a phone in dark mode
+    phone = page.context.browser.new_context(
+        viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True, has_touch=True
+    )
+    phone.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    ph = phone.new_page()
+    problems = PageProblems(ph)
+    ph.goto(daemon.url + "/#/library")
+    ph.wait_for_selector("html[data-ready=library]")
+    assert ph.evaluate("document.documentElement.getAttribute('data-bs-theme')") == "dark"
+    assert ph.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
+        "horizontal scroll on a phone"
+    )
+    expect(ph.locator("#nav-menu")).to_be_hidden()  # collapsed behind the menu button
+    ph.check("#library-all")
+    expect(ph.locator(f".series-row[data-key={KEY}]")).to_be_visible()
+    ph.click(".navbar-toggler")
+    ph.wait_for_selector("#nav-menu.show:not(.collapsing)")
+    expect(ph.locator("[data-nav=queue]")).to_be_visible()
+    shot(ph, "10-phone-dark-menu", full_page=False)
+    ph.click("[data-nav=queue]")
+    ph.wait_for_selector("html[data-ready=queue]")
+    ph.wait_for_selector("#nav-menu:not(.show):not(.collapsing)", state="attached")
+    expect(ph.locator("[data-nav=queue]")).to_be_hidden()  # the menu closes after navigating
+    shot(ph, "11-phone-dark-queue")
+    phone.close()
+    assert problems.errors == []
+
+
+def test_config_validation_error_shown_next_to_field(page: object, daemon: DaemonProcess) -> None:
+    token = daemon.ensure_login(PASSWORD)
+    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    page.goto(daemon.url + "/#/config")
+    field = page.locator("#cfg-downloads-max_concurrent")
+    expect(field).to_be_visible()
+    before = daemon.config_path.read_bytes()
+    shown_before = field.input_value()
+
+    # --- an invalid value: the server's message appears under the field, nothing is written
+    field.fill("0")
+    page.click("#config-save")
+    expect(field).to_have_class(re.compile(r"\bis-invalid\b"))
+    feedback = page.locator("#cfg-downloads-max_concurrent-error")
+    expect(feedback).to_be_visible()
+    expect(feedback).not_to_be_empty()
+    assert field.get_attribute("aria-invalid") == "true"
+    assert "cfg-downloads-max_concurrent-error" in field.get_attribute("aria-describedby").split()
+    expect(field).to_be_focused()
+    expect(page.locator("#config-errors")).to_contain_text("nothing was saved")
+    assert daemon.config_path.read_bytes() == before
+    field.evaluate("el => el.scrollIntoView({block: 'center', behavior: 'instant'})")
+    shot(page, "12-config-error", full_page=False)
+
+    # --- a valid value is saved; the user's other settings stay as written; the old file is a backup
+    field.fill("3")
+    page.click("#config-save")
+    expect(page.locator("#config-saved")).to_be_visible()
+    expect(field).not_to_have_class(re.compile(r"\bis-invalid\b"))
+    saved = yaml.safe_load(daemon.config_path.read_text())
+    old = yaml.safe_load(before)
+    assert saved["downloads"]["max_concurrent"] == 3
+    assert saved["data_dir"] == old["data_dir"] and saved["provider"] == old["provider"]
+    backups = page.locator("#config-backups [data-backup]")
+    expect(backups).to_have_count(1)
+    shot(page, "13-config-saved")
+
+    # --- restore that backup (confirmed in a dialog): the file is the original one again
+    backups.first.get_by_role("button").click()
+    expect(page.locator("#confirm-modal")).to_be_visible()
+    page.click("#confirm-ok")
+    expect(field).to_have_value(shown_before)
+    assert yaml.safe_load(daemon.config_path.read_text()) == old
+
+
+def test_add_by_link_queue_controls_priority_remove_and_scan(
+    page: object, daemon: DaemonProcess, site: FakeSiteThread
+) -> None:
+    token = daemon.ensure_login(PASSWORD)
+    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+
+    # --- add by pasting a link: a movie-only series (season 0 is shown as "Movies")
+    page.goto(daemon.url + "/#/search")
+    page.fill("#add-link", f"{site.origin}/anime/stream/die-legende-der-prinzessin-kaguya")
+    page.press("#add-link", "Enter")
+    expect(page).to_have_url(re.compile(r"#/series/die-legende-der-prinzessin-kaguya$"), timeout=30_000)
+    movies = page.locator(".season-card[data-season='0']")
+    expect(movies.locator("h2")).to_contain_text("Movies")
+    expect(movies.locator("tbody tr[data-status=missing]")).to_have_count(1)
+
+    # --- queue controls: pause / resume / stop / start, each reflected in the page
+    page.click("[data-nav=queue]")
+    state = page.locator("#queue-state")
+    for action, shown in (
+        ("pause", "Paused"),
+        ("resume", "Running"),
+        ("stop", "Stopped"),
+        ("start", "Running"),
+        ("pause", "Paused"),
+    ):
+        page.click(f"[data-queue-action={action}]")
+        expect(state).to_have_text(shown)
+    expect(page.locator("[data-queue-action=resume]")).to_be_enabled()
+    expect(page.locator("[data-queue-action=pause]")).to_be_disabled()
+
+    # --- queue the movie with high priority while paused: it waits, shows its priority, can be removed
+    page.go_back()  # the series page
+    page.select_option("#series-priority", "high")
+    page.click("[data-download-season='0']")
+    expect(movies.locator("tbody tr[data-status=queued]")).to_have_count(1)
+    expect(movies.locator("h2")).to_be_focused()  # keyboard users stay in the card they acted on
+    page.click("[data-nav=queue]")
+    waiting = page.locator("#queue-pending .queue-item")
+    expect(waiting).to_have_count(1)
+    expect(waiting).to_contain_text("high priority")
+    expect(waiting).to_contain_text("Movie 1")
+    shot(page, "14-queue-paused-priority")
+    waiting.get_by_role("button", name=re.compile("^Remove")).click()
+    expect(waiting).to_have_count(0)
+    expect(page.get_by_role("heading", name="Waiting")).to_be_focused()
+    expect(page.locator("#queue-pending")).to_contain_text("Nothing is waiting")
+    page.click("[data-queue-action=resume]")
+    expect(state).to_have_text("Running")
+
+    # --- scan: live progress over the scan_progress room ends with the summary
+    page.click("#scan-btn")
+    expect(page.locator("#toasts")).to_contain_text("Scan finished", timeout=30_000)
+    expect(page.locator("#scan-btn")).to_be_enabled()

@@ -22,7 +22,6 @@ import json
 import os
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# --- seeding -------------------------------------------------------------------------------------------------
+# --- seeding ------------------------------------------------------------------------------------------------
 
 
 def write_config(tmp: Path, port: int) -> Path:
@@ -52,7 +51,8 @@ def write_config(tmp: Path, port: int) -> Path:
     path.write_text(
         f"data_dir: {tmp / 'data'}\n"
         f"server:\n  port: {port}\n"
-        f"library:\n  roots: [{tmp / 'library'}]\n  watch: false\n  scan_on_start: false\n  write_nfo: false\n"
+        f"library:\n  roots: [{tmp / 'library'}]\n  watch: false\n  scan_on_start: false\n"
+        "  write_nfo: false\n"
         "downloads:\n  autostart: false\n"
         "provider:\n  aniworld_url: http://127.0.0.1:9\n  sto_url: http://127.0.0.1:9\n"
         "  refresh_interval: 30d\n"
@@ -74,12 +74,21 @@ def seed(config_path: Path, series: int, episodes: int) -> None:
     con = sqlite3.connect(db_path)
     with con:
         con.executemany(
-            "INSERT INTO anime_series (id, key, name, site, folder, root, link, alt_titles, genres, monitored,"
-            " matched, last_refreshed, created_at, updated_at)"
+            "INSERT INTO anime_series (id, key, name, site, folder, root, link, alt_titles, genres,"
+            " monitored, matched, last_refreshed, created_at, updated_at)"
             " VALUES (?, ?, ?, 'aniworld', ?, ?, ?, '[]', '[]', 1, 1, ?, ?, ?)",
             [
-                (i, f"series-{i:04d}", f"Series {i:04d}", f"Series {i:04d} (2020)", cfg["library"]["roots"][0],
-                 f"https://aniworld.to/anime/stream/series-{i:04d}", now, now, now)
+                (
+                    i,
+                    f"series-{i:04d}",
+                    f"Series {i:04d}",
+                    f"Series {i:04d} (2020)",
+                    cfg["library"]["roots"][0],
+                    f"https://aniworld.to/anime/stream/series-{i:04d}",
+                    now,
+                    now,
+                    now,
+                )
                 for i in range(1, series + 1)
             ],
         )
@@ -89,11 +98,23 @@ def seed(config_path: Path, series: int, episodes: int) -> None:
                 season, number = (n - 1) // 25 + 1, (n - 1) % 25 + 1
                 missing = i % 2 == 0 and n > episodes - 10
                 path = None if missing else f"/library/Series {i:04d}/S{season:02d}E{number:03d}.mp4"
-                rows.append((i, season, number, f"Episode {number}", '["ger-dub", "ger-sub"]', path,
-                             None if missing else "ger-dub", now, now, now))
+                rows.append(
+                    (
+                        i,
+                        season,
+                        number,
+                        f"Episode {number}",
+                        '["ger-dub", "ger-sub"]',
+                        path,
+                        None if missing else "ger-dub",
+                        now,
+                        now,
+                        now,
+                    )
+                )
         con.executemany(
-            "INSERT INTO episode (series, season, number, title, languages, listed, on_disk_path, on_disk_language,"
-            " first_seen, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+            "INSERT INTO episode (series, season, number, title, languages, listed, on_disk_path,"
+            " on_disk_language, first_seen, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
             rows,
         )
         queue = []
@@ -101,14 +122,15 @@ def seed(config_path: Path, series: int, episodes: int) -> None:
             sid = 2 * (j % (series // 2)) + 2
             queue.append((sid, 3 + j // 100, j % 25 + 1, status, now, now))
         con.executemany(
-            "INSERT INTO download_queue_item (series, season, episode, status, priority, priority_rank, progress,"
-            " downloaded_bytes, attempts, created_at, updated_at) VALUES (?, ?, ?, ?, 'normal', 1, 0, 0, 0, ?, ?)",
+            "INSERT INTO download_queue_item (series, season, episode, status, priority, priority_rank,"
+            " progress, downloaded_bytes, attempts, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, 'normal', 1, 0, 0, 0, ?, ?)",
             queue,
         )
     con.close()
 
 
-# --- the daemon side (child process) --------------------------------------------------------------------------
+# --- the daemon side (child process) ------------------------------------------------------------------------
 
 
 async def serve(config_path: Path) -> None:
@@ -121,10 +143,6 @@ async def serve(config_path: Path) -> None:
     daemon = Daemon(cfg, config_path)
     await daemon.start()
     ctx = daemon.ctx
-    if ctx.queue is None:  # until the composition root wires the download queue, add it the same way
-        from aniworldd.services.download_service import DownloadService
-
-        ctx.queue = DownloadService(cfg, ctx.store, ctx.bus)
     print(f"READY {daemon.port} {os.getpid()}", flush=True)
     loop = asyncio.get_running_loop()
     while True:
@@ -137,17 +155,28 @@ async def serve(config_path: Path) -> None:
             start = time.perf_counter()
             for i in range(int(count)):
                 await asyncio.sleep(max(0.0, start + i * interval - time.perf_counter()))
-                ctx.bus.publish(events.DOWNLOAD_PROGRESS, {
-                    "download_id": i, "key": "series-0002", "folder": "Series 0002 (2020)", "season": 2,
-                    "episode": 16, "language": "ger-dub", "percent": round(100 * i / int(count), 1),
-                    "downloaded_bytes": i * 1_000_000, "total_bytes": int(count) * 1_000_000, "speed_mbps": 4.2,
-                    "eta_seconds": int(count) - i, "sent_at": time.time(),
-                })
+                ctx.bus.publish(
+                    events.DOWNLOAD_PROGRESS,
+                    {
+                        "download_id": i,
+                        "key": "series-0002",
+                        "folder": "Series 0002 (2020)",
+                        "season": 2,
+                        "episode": 16,
+                        "language": "ger-dub",
+                        "percent": round(100 * i / int(count), 1),
+                        "downloaded_bytes": i * 1_000_000,
+                        "total_bytes": int(count) * 1_000_000,
+                        "speed_mbps": 4.2,
+                        "eta_seconds": int(count) - i,
+                        "sent_at": time.time(),
+                    },
+                )
             print("DONE", flush=True)
     await daemon.stop()
 
 
-# --- the load generator (parent process) ----------------------------------------------------------------------
+# --- the load generator (parent process) --------------------------------------------------------------------
 
 
 def pct(values: list[float], q: float) -> float:
@@ -173,11 +202,16 @@ async def load(session: aiohttp.ClientSession, url: str, headers: dict, concurre
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
-    return {"p50": round(pct(latencies, 50), 2), "p99": round(pct(latencies, 99), 2),
-            "rps": round(len(latencies) / elapsed, 1)}
+    return {
+        "p50": round(pct(latencies, 50), 2),
+        "p99": round(pct(latencies, 99), 2),
+        "rps": round(len(latencies) / elapsed, 1),
+    }
 
 
-async def fanout(base: str, token: str, clients: int, proc: subprocess.Popen, seconds: int, rate: int) -> dict:
+async def fanout(
+    base: str, token: str, clients: int, proc: subprocess.Popen, seconds: int, rate: int
+) -> dict:
     delays: list[float] = []
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     sockets = []
@@ -234,8 +268,13 @@ async def run(args: argparse.Namespace) -> dict:
         config_path = write_config(tmp, port)
         seed(config_path, args.series, args.episodes)
         env = {**os.environ, "ANIWORLDD_MASTER_PASSWORD": PASSWORD, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen([sys.executable, __file__, "--serve", str(config_path)], env=env,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(  # noqa: ASYNC220 - the daemon under test; talked to through pipes
+            [sys.executable, __file__, "--serve", str(config_path)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             ready = proc.stdout.readline().split()
             if not ready or ready[0] != "READY":
@@ -248,7 +287,9 @@ async def run(args: argparse.Namespace) -> dict:
                 async with session.post(f"{base}/api/auth/login", json={"password": PASSWORD}) as resp:
                     token = (await resp.json())["access_token"]
                 headers = {"Authorization": f"Bearer {token}"}
-                async with session.get(f"{base}/api/anime", headers={**headers, "Accept-Encoding": "identity"}) as resp:
+                async with session.get(
+                    f"{base}/api/anime", headers={**headers, "Accept-Encoding": "identity"}
+                ) as resp:
                     summaries = await resp.json()
                     anime_bytes = len(await resp.read())
                 async with session.get(f"{base}/api/anime", headers=headers) as resp:
@@ -259,7 +300,9 @@ async def run(args: argparse.Namespace) -> dict:
                 anime_cpu = (cpu_s(pid) - cpu0) / args.requests
                 await load(session, f"{base}/api/queue/status", headers, args.concurrency, 500)
                 cpu0 = cpu_s(pid)
-                queue = await load(session, f"{base}/api/queue/status", headers, args.concurrency, args.requests * 2)
+                queue = await load(
+                    session, f"{base}/api/queue/status", headers, args.concurrency, args.requests * 2
+                )
                 queue_cpu = (cpu_s(pid) - cpu0) / (args.requests * 2)
             cpu0 = cpu_s(pid)
             ws = await fanout(base, token, args.clients, proc, args.seconds, args.rate)
@@ -304,7 +347,9 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--series", type=int, default=2000)
     parser.add_argument("--episodes", type=int, default=50, help="episodes per series")
     parser.add_argument("--concurrency", type=int, default=32)

@@ -6,22 +6,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from aniworldd.api.cache import ResponseCache
+from aniworldd.api.cache import CACHE, cached_response
 from aniworldd.api.common import body, ctx_of, json_response, params, query, service
 from aniworldd.api.context import AppContext
 from aniworldd.api.schemas import KEY_RE
 from aniworldd.services.errors import BadRequest, NotFound, Unavailable
-
-CACHE = web.AppKey("response_cache", ResponseCache)
-
-def cached_response(request: web.Request, entry: object) -> web.Response:
-    accept_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
-    payload, gzipped = entry.payload(accept_gzip)  # type: ignore[attr-defined]
-    response = web.Response(body=payload, content_type="application/json")
-    if gzipped:
-        response.headers["Content-Encoding"] = "gzip"
-    response.headers["Vary"] = "Accept-Encoding"
-    return response
 
 
 async def summaries(ctx: AppContext, only_missing: bool) -> list[dict]:
@@ -64,7 +53,7 @@ async def resolve_anime_id(request: web.Request, anime_id: str) -> str:
 
 
 def _detail_shape(data: dict) -> dict:
-    """AnimeDetail: key, title, folder, description and episodes of {season, episode, title, languages, status}."""
+    """AnimeDetail: key, title, folder, description; episodes {season, episode, title, languages, status}."""
     data = dict(data)
     data.setdefault("title", data.get("name") or data.get("key"))
     data.setdefault("name", data["title"])
@@ -107,7 +96,7 @@ async def search(request: web.Request) -> web.Response:
 
 
 async def add(request: web.Request) -> web.Response:
-    """The service takes the key from the link (real hosts or the configured provider URLs) and validates it."""
+    """The service takes the key from the link (real hosts or the configured provider URLs), validates it."""
     anime = service(request, "anime")
     link = body(request)["link"]
     try:  # a link the URL parser cannot even split ("a]") is bad input, not a server error

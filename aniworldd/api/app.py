@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable
 import voluptuous as vol
 from aiohttp import web
 
-from aniworldd.api.anime import CACHE
-from aniworldd.api.cache import ResponseCache
+from aniworldd.api.cache import CACHE, ResponseCache
 from aniworldd.api.common import BODY, CTX, IDENTITY, PARAMS, QUERY, error_response
 from aniworldd.api.context import AppContext
 from aniworldd.api.middlewares import (
@@ -27,7 +26,7 @@ from aniworldd.api.middlewares import (
     size_limit_middleware,
     validation_error,
 )
-from aniworldd.api.openapi import DOCS_HTML_KEY, OPENAPI_KEY, _render_docs, build_openapi
+from aniworldd.api.openapi import DOCS_HTML_KEY, OPENAPI_KEY, build_openapi, render_docs
 from aniworldd.api.schemas import ROUTES, Route
 from aniworldd.api.ws import HUB, Hub
 from aniworldd.services.auth_service import LOGIN, Forbidden
@@ -164,7 +163,7 @@ def create_app(ctx: AppContext) -> web.Application:
             app.router.add_route(route.method, route.path + "/", handler)
     spec = build_openapi(routes)
     app[OPENAPI_KEY] = spec
-    app[DOCS_HTML_KEY] = _render_docs(spec)
+    app[DOCS_HTML_KEY] = render_docs(spec)
     static = _optional_module("aniworldd.api.static")  # the bundled UI (web UI helper): / and /static/
     if static is not None:
         static.add_routes(app)

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+
 from aniworldd import events
 from aniworldd.api.common import dumps
 from aniworldd.events import Event, EventBus
@@ -129,3 +131,17 @@ class ResponseCache:
     def invalidate_all(self) -> None:
         for region in self.regions:
             region.invalidate()
+
+
+CACHE = web.AppKey("response_cache", ResponseCache)
+
+
+def cached_response(request: web.Request, entry: Entry) -> web.Response:
+    """The cached body, gzipped when the client accepts it (a fraction of the bytes for big lists)."""
+    accept_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    payload, gzipped = entry.payload(accept_gzip)
+    response = web.Response(body=payload, content_type="application/json")
+    if gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response

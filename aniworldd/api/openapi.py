@@ -21,7 +21,7 @@ from aniworldd.api.schemas import COMPONENTS, ROUTES, Route, ref
 
 OPENAPI_KEY = web.AppKey("openapi", dict)
 
-# --- voluptuous -> JSON Schema --------------------------------------------------------------------------------
+# --- voluptuous -> JSON Schema ------------------------------------------------------------------------------
 
 _TYPES: dict[Any, dict] = {
     str: {"type": "string"},
@@ -128,7 +128,7 @@ def to_json_schema(schema: Any) -> dict:
     raise UnsupportedValidator(f"cannot describe validator {schema!r} in OpenAPI")
 
 
-# --- the document ---------------------------------------------------------------------------------------------
+# --- the document -------------------------------------------------------------------------------------------
 
 ERROR = ref("Error")
 _PATH_PARAM = re.compile(r"{([^}]+)}")
@@ -228,7 +228,7 @@ def build_openapi(routes: list[Route] | None = None) -> dict:
     }
 
 
-# --- handlers -------------------------------------------------------------------------------------------------
+# --- handlers -----------------------------------------------------------------------------------------------
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -236,7 +236,8 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 _CSS = """
-body{font:15px/1.5 system-ui,sans-serif;max-width:980px;margin:2rem auto;padding:0 1rem;color:#1d2330;background:#fff}
+body{font:15px/1.5 system-ui,sans-serif;max-width:980px;margin:2rem auto;padding:0 1rem;color:#1d2330}
+body{background:#fff}
 h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ccd;text-transform:capitalize}
 .op{border:1px solid #dde;border-radius:6px;margin:.8rem 0;padding:.4rem .8rem}
 .op summary{cursor:pointer;list-style:none}.m{display:inline-block;min-width:4.2rem;font-weight:700}
@@ -248,7 +249,7 @@ code,pre{font-family:ui-monospace,monospace;font-size:13px}pre{background:#f5f6f
 """
 
 
-def _render_docs(spec: dict) -> str:
+def render_docs(spec: dict) -> str:
     esc = html.escape
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -267,7 +268,8 @@ def _render_docs(spec: dict) -> str:
         for method, path, op in ops:
             lock = "" if not op.get("security") else " <span class='lock'>(auth)</span>"
             parts.append(
-                f"<details class='op'><summary><span class='m {method}'>{method}</span> <code>{esc(path)}</code>"
+                f"<details class='op'><summary><span class='m {method}'>{method}</span> "
+                f"<code>{esc(path)}</code>"
                 f" — {esc(op['summary'])}{lock}</summary>"
             )
             if op.get("description"):
@@ -275,7 +277,8 @@ def _render_docs(spec: dict) -> str:
             if op.get("parameters"):
                 rows = "".join(
                     f"<tr><td><code>{esc(p['name'])}</code></td><td>{esc(p['in'])}</td>"
-                    f"<td><code>{esc(json.dumps(p['schema']))}</code></td><td>{esc(p.get('description', ''))}</td></tr>"
+                    f"<td><code>{esc(json.dumps(p['schema']))}</code></td>"
+                    f"<td>{esc(p.get('description', ''))}</td></tr>"
                     for p in op["parameters"]
                 )
                 parts.append(f"<h4>Parameters</h4><table>{rows}</table>")
@@ -286,7 +289,8 @@ def _render_docs(spec: dict) -> str:
             for status, resp in op["responses"].items():
                 schema = next(iter(resp.get("content", {}).values()), {}).get("schema")
                 shown = f"<code>{esc(json.dumps(schema))}</code>" if schema else ""
-                rows += f"<tr><td><b>{esc(status)}</b></td><td>{esc(resp['description'])}</td><td>{shown}</td></tr>"
+                description = esc(resp["description"])
+                rows += f"<tr><td><b>{esc(status)}</b></td><td>{description}</td><td>{shown}</td></tr>"
             parts.append(f"<h4>Responses</h4><table>{rows}</table></details>")
     parts.append("<h2 id='schemas'>Schemas</h2>")
     for name, schema in spec["components"]["schemas"].items():
@@ -304,5 +308,5 @@ DOCS_HTML_KEY = web.AppKey("docs_html", str)
 async def docs_page(request: web.Request) -> web.Response:
     page = request.app.get(DOCS_HTML_KEY)
     if page is None:
-        page = _render_docs(request.app[OPENAPI_KEY])
+        page = render_docs(request.app[OPENAPI_KEY])
     return web.Response(text=page, content_type="text/html")

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aniworldd.api.anime import CACHE, cached_response
+from aniworldd.api.cache import CACHE, cached_response
 from aniworldd.api.common import body, json_response, params, service
 from aniworldd.services.errors import NotFound
 

@@ -208,7 +208,7 @@ WS_QUERY = vol.Schema(
     extra=vol.ALLOW_EXTRA,
 )
 
-# --- response shapes (JSON Schema 2020-12, as OpenAPI 3.1 uses) ----------------------------------------------
+# --- response shapes (JSON Schema 2020-12, as OpenAPI 3.1 uses) ---------------------------------------------
 
 NULLABLE_STR = {"type": ["string", "null"]}
 NULLABLE_INT = {"type": ["integer", "null"]}
@@ -534,8 +534,8 @@ ROUTES: list[Route] = [
         body=CONFIG_DOCUMENT,
         responses={200: ("saved", ref("ConfigDocument")), 422: ("invalid config: details.errors", None)},
         needs="config_service",
-        description='Body: the YAML document as a JSON object (or {"config": document}). Changes apply on the '
-        "next start unless a component reloads them.",
+        description='Body: the YAML document as a JSON object (or {"config": document}). Changes apply on '
+        "the next start unless a component reloads them.",
     ),
     Route(
         "POST",
@@ -756,7 +756,8 @@ ROUTES: list[Route] = [
         query=WS_QUERY,
         websocket=True,
         responses={101: ("switching to WebSocket", None), 400: ("not a WebSocket request", None)},
-        description='Send {"action": "join"|"leave", "room": "downloads"|"download_progress"|"scan_progress"}; '
+        description='Send {"action": "join"|"leave", "room": ROOM} with ROOM one of downloads, '
+        "download_progress, scan_progress; "
         'receive {"type", "timestamp", "data"} messages of the types download_progress, '
         "download_complete, download_failed, queue_status, scan_progress, scan_complete, scan_failed. "
         'Authenticate with ?token=JWT or the Authorization header. {"action": "ping"} answers pong.',

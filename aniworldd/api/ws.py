@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from aniworldd import events
+from aniworldd.api.cache import CACHE
 from aniworldd.api.common import CTX, IDENTITY, dumps
 from aniworldd.events import Event, EventBus, iso_timestamp
 
@@ -90,7 +91,7 @@ class Client:
         self.max_buffer = max_buffer
 
     def offer(self, data: bytes) -> bool:
-        """Write one frame without waiting; False when the client is too far behind (buffer over the bound)."""
+        """Write one frame without waiting; False when the client is too far behind (buffer full)."""
         transport = self.transport
         if self.closed or transport is None or transport.is_closing():
             return True  # going away anyway; the receive loop cleans up
@@ -234,16 +235,22 @@ HUB = web.AppKey("ws_hub", Hub)
 
 
 async def _snapshot(request: web.Request, client: Client, room: str) -> None:
-    """On joining `downloads`, send the current queue status so a fresh page does not wait for a change."""
+    """On joining `downloads`, send the current queue status so a fresh page does not wait for a change.
+
+    Built from the same cached, already encoded status GET /api/queue/status answers with.
+    """
     if room != "downloads":
         return
     queue = request.app[CTX].queue
     if queue is None:
         return
     try:
-        client.offer(message(events.QUEUE_STATUS, await queue.status()))
+        entry = await request.app[CACHE].queue.get("status", queue.status)
     except Exception:
         log.debug("queue snapshot for WebSocket client failed", exc_info=True)
+        return
+    head = f'{{"type":"{events.QUEUE_STATUS}","timestamp":"{iso_timestamp()}","data":'
+    client.offer(frame(head + entry.body.decode("utf-8") + "}"))
 
 
 async def _handle(request: web.Request, hub: Hub, client: Client, raw: str) -> None:

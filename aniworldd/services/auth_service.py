@@ -5,7 +5,7 @@ Why it is built this way:
   never stall progress events or other requests. The password is SHA-256'd first (bcrypt_sha256 style) so
   bcrypt's 72-byte limit never truncates or rejects a long passphrase.
 - Tokens are HS256 JWTs signed with a random secret generated on first start (0600 in the data dir). Each
-  carries a `jti` recorded as a UserSession row, so logout can revoke exactly that token, also after a restart.
+  carries a `jti` recorded as a UserSession row, so logout revokes exactly that token, also after a restart.
 - A `pwv` (password version) claim ties tokens to the password they were issued under: `aniworldd
   set-password` (another process) bumps the version in auth.json and every older token stops working.
 - API keys (header X-Api-Key, as in the *arr tools) are long random strings stored only as SHA-256 hashes
@@ -309,7 +309,7 @@ class AuthService:
     # --- password state -------------------------------------------------------------------------------
 
     def _password_state(self) -> dict:
-        """auth.json, re-read when another process (set-password) changed it; checked at most once a second."""
+        """auth.json, re-read when another process (set-password) changed it; checked once a second at most"""
         now = time.monotonic()
         if now - self._state_checked >= self.reload_interval:
             self._state_checked = now

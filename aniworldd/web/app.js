@@ -136,6 +136,11 @@
     return d.toLocaleString();
   }
 
+  /** Only http(s) links become clickable: provider data must never yield a javascript: URL. */
+  function safeUrl(url) {
+    return typeof url === "string" && /^https?:\/\//i.test(url) ? url : null;
+  }
+
   function siteLabel(site) {
     if (site === "sto" || site === "s.to") return "s.to";
     if (site === "aniworld" || site === "aniworld.to") return "aniworld.to";
@@ -799,7 +804,7 @@
       append(meta, [
         h("span", { class: "badge text-bg-secondary me-2", text: siteLabel(d.site) }),
         d.folder ? h("span", { class: "me-2" }, "Folder: ", h("code", { text: d.folder })) : null,
-        d.link ? h("a", { href: d.link, rel: "noopener noreferrer", target: "_blank", text: "Provider page" }) : null,
+        safeUrl(d.link) ? h("a", { href: safeUrl(d.link), rel: "noopener noreferrer", target: "_blank", text: "Provider page" }) : null,
       ]);
       $("#series-description").textContent = d.description || "";
 
@@ -997,7 +1002,7 @@
           h("div", { class: "fw-semibold" }, r.name || r.key, r.year ? h("span", { class: "text-body-secondary fw-normal", text: " (" + r.year + ")" }) : null),
           h("div", { class: "small text-body-secondary text-truncate" },
             h("span", { class: "badge text-bg-secondary me-1", text: siteLabel(r.site) }),
-            r.link ? h("a", { href: r.link, rel: "noopener noreferrer", target: "_blank", text: r.link }) : null)),
+            safeUrl(r.link) ? h("a", { href: safeUrl(r.link), rel: "noopener noreferrer", target: "_blank", text: r.link }) : null)),
         h("button", {
           type: "button", class: "btn btn-sm btn-primary", dataset: { addLink: r.link || "" },
           "aria-label": "Add " + (r.name || r.key), text: "Add",
@@ -1060,14 +1065,14 @@
   var Scan = {
     strip: function () { return $("#scan-strip"); },
     lastAnnounced: -1,
+    watchdog: null,
     start: function () {
-      var btn = $("#scan-btn");
-      setBusy(btn, true);
-      api("POST", "/api/anime/rescan", {}).then(function (answer) {
-        Scan.show(answer && typeof answer.percent === "number" ? answer.percent : 0, null);
+      // Shown before the request: a small library can finish (scan_complete) before the 202 arrives.
+      Scan.show(0, "Starting the scan…");
+      api("POST", "/api/anime/rescan", {}).then(function () {
         announce("Library scan started");
       }).catch(function (err) {
-        setBusy(btn, false);
+        Scan.hide();
         showError(err, "Scan");
       });
     },
@@ -1080,6 +1085,15 @@
       $("#scan-percent").textContent = percent + " %";
       if (label) $("#scan-label").textContent = label;
       setBusy($("#scan-btn"), true);
+      // If the end of the scan is never heard of (connection lost meanwhile), do not stay stuck.
+      clearTimeout(Scan.watchdog);
+      Scan.watchdog = setTimeout(Scan.hide, 60000);
+    },
+    hide: function () {
+      clearTimeout(Scan.watchdog);
+      Scan.strip().hidden = true;
+      setBusy($("#scan-btn"), false);
+      Scan.lastAnnounced = -1;
     },
     onProgress: function (d) {
       var label = "Scanning" + (d.folder ? " " + d.folder : "") +
@@ -1093,11 +1107,8 @@
     },
     onComplete: function (d) {
       Scan.show(100, "Scan finished");
-      Scan.lastAnnounced = -1;
-      setTimeout(function () {
-        Scan.strip().hidden = true;
-        setBusy($("#scan-btn"), false);
-      }, 800);
+      clearTimeout(Scan.watchdog);
+      Scan.watchdog = setTimeout(Scan.hide, 800);
       var msg = "Scan finished: " + (d.series || 0) + " series, " + (d.episodes || 0) + " episodes, " +
         (d.missing_episodes || 0) + " missing" + (d.unmatched ? ", " + d.unmatched + " unmatched folders" : "") + ".";
       toast(msg, "success");
@@ -1105,9 +1116,7 @@
       bus.emit("library:changed", null);
     },
     onFailed: function (d) {
-      Scan.strip().hidden = true;
-      setBusy($("#scan-btn"), false);
-      Scan.lastAnnounced = -1;
+      Scan.hide();
       toast("Scan failed: " + (d.error || "unknown error"), "danger");
     },
   };

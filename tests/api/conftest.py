@@ -1,4 +1,4 @@
-"""The API against real services: SQLite store, event bus, auth, config, anime (fake provider site), scan, queue.
+"""The API against real services: SQLite store, bus, auth, config, anime (fake provider site), scan, queue.
 
 Only the outside internet is faked (tests/fakesite plays aniworld.to / s.to). bcrypt runs with 4 rounds here
 so the many logins stay fast; the algorithm is the same.
@@ -79,7 +79,9 @@ async def build_context(config_path: Path, providers=None, **auth_kwargs) -> App
     ctx.auth = AuthService.from_config(store, cfg, bcrypt_rounds=4, **auth_kwargs)
     ctx.config_service = ConfigService(config_path, Path(cfg["data_dir"]), bus)
     if providers is not None:
-        ctx.anime = AnimeService(store, providers, cfg["library"]["roots"], bus, languages=cfg["downloads"]["language"])
+        ctx.anime = AnimeService(
+            store, providers, cfg["library"]["roots"], bus, languages=cfg["downloads"]["language"]
+        )
     ctx.scan = ScanService(cfg, store, bus)
     ctx.library = LibraryService(cfg, store, ctx.scan)
     ctx.queue = DownloadService(cfg, store, bus)

@@ -35,13 +35,22 @@ async def test_search_both_sites_and_one_site(logged_in: Api) -> None:
     assert any(r["key"] == KAGUYA and r["site"] == "aniworld" for r in results)
     for r in results:
         assert set(r) == {"key", "name", "site", "link", "year"}
-    status, results = await logged_in.call("POST", "/api/anime/search", json={"query": "office", "site": "sto"})
+    status, results = await logged_in.call(
+        "POST", "/api/anime/search", json={"query": "office", "site": "sto"}
+    )
     assert status == 200 and results and all(r["site"] == "sto" for r in results)
 
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"query": ""}, {"query": "   "}, {"query": 5}, {"query": "x", "site": "netflix"}, {"query": "x" * 201}],
+    [
+        {},
+        {"query": ""},
+        {"query": "   "},
+        {"query": 5},
+        {"query": "x", "site": "netflix"},
+        {"query": "x" * 201},
+    ],
 )
 async def test_search_rejects_bad_bodies(logged_in: Api, body: dict) -> None:
     status, data = await logged_in.call("POST", "/api/anime/search", json=body)
@@ -51,11 +60,15 @@ async def test_search_rejects_bad_bodies(logged_in: Api, body: dict) -> None:
 
 async def test_search_provider_blocked_and_unreachable(logged_in: Api, fakesite_state) -> None:
     fakesite_state.blocked = True
-    status, data = await logged_in.call("POST", "/api/anime/search", json={"query": "kaguya", "site": "aniworld"})
+    status, data = await logged_in.call(
+        "POST", "/api/anime/search", json={"query": "kaguya", "site": "aniworld"}
+    )
     assert status == 403 and data["error"]["code"] == "provider_blocked"
     fakesite_state.blocked = False
     fakesite_state.fail_next = 100
-    status, data = await logged_in.call("POST", "/api/anime/search", json={"query": "kaguya", "site": "aniworld"})
+    status, data = await logged_in.call(
+        "POST", "/api/anime/search", json={"query": "kaguya", "site": "aniworld"}
+    )
     assert status == 503 and data["error"]["code"] == "provider_unreachable"
 
 
@@ -96,7 +109,9 @@ async def test_detail_accepts_folder_name_once_resolved_to_key(logged_in: Api, f
     assert status == 200 and detail["key"] == KAGUYA
 
 
-@pytest.mark.parametrize(("anime_id", "code"), [("no-such-series", 404), ("Not A Key!", 400), ("a%2F..%2Fb", 400)])
+@pytest.mark.parametrize(
+    ("anime_id", "code"), [("no-such-series", 404), ("Not A Key!", 400), ("a%2F..%2Fb", 400)]
+)
 async def test_detail_unknown_and_bad_ids(logged_in: Api, anime_id: str, code: int) -> None:
     status, data = await logged_in.call("GET", f"/api/anime/{anime_id}")
     assert status == code and "error" in data
@@ -119,11 +134,15 @@ async def test_add_rejects_bad_links(logged_in: Api, link: str) -> None:
     assert listed == []
 
 
-async def test_add_unknown_series_is_404_and_changes_nothing(logged_in: Api, fakesite: str, tmp_path: Path) -> None:
-    status, data = await logged_in.call("POST", "/api/anime/add", json={"link": f"{fakesite}/anime/stream/nope"})
+async def test_add_unknown_series_is_404_and_changes_nothing(
+    logged_in: Api, fakesite: str, tmp_path: Path
+) -> None:
+    status, data = await logged_in.call(
+        "POST", "/api/anime/add", json={"link": f"{fakesite}/anime/stream/nope"}
+    )
     assert status == 404
     library = Path(logged_in.ctx.config["library"]["roots"][0])
-    assert not library.exists() or list(library.iterdir()) == []
+    assert not library.exists() or list(library.iterdir()) == []  # noqa: ASYNC240
 
 
 async def test_list_all_and_cache_follows_scans(logged_in: Api, fakesite: str) -> None:

@@ -72,7 +72,9 @@ async def test_put_rejects_non_objects(logged_in: Api) -> None:
 
 async def test_validate_does_not_save(logged_in: Api) -> None:
     before = logged_in.ctx.config_path.read_text()
-    status, data = await logged_in.call("POST", "/api/config/validate", json={"mqtt": {"port": "x"}, "bogus": 1})
+    status, data = await logged_in.call(
+        "POST", "/api/config/validate", json={"mqtt": {"port": "x"}, "bogus": 1}
+    )
     assert status == 200 and data["valid"] is False
     assert {e["path"] for e in data["errors"]} == {"mqtt.port", "bogus"}
     status, data = await logged_in.call("POST", "/api/config/validate", json={"logging": {"level": "debug"}})
@@ -95,13 +97,17 @@ async def test_restore_backup(logged_in: Api) -> None:
 async def test_restore_errors(logged_in: Api) -> None:
     status, data = await logged_in.call("POST", "/api/config/backups/evil.yaml/restore")
     assert status == 400
-    status, data = await logged_in.call("POST", "/api/config/backups/config-20240101T000000000000Z.yaml/restore")
+    status, data = await logged_in.call(
+        "POST", "/api/config/backups/config-20240101T000000000000Z.yaml/restore"
+    )
     assert status == 404
     backup_dir = Path(logged_in.ctx.config["data_dir"]) / "config-backups"
     backup_dir.mkdir(parents=True, exist_ok=True)
     (backup_dir / "config-20240101T000000000000Z.yaml").write_text("downloads:\n  max_concurrent: lots\n")
     before = logged_in.ctx.config_path.read_text()
-    status, data = await logged_in.call("POST", "/api/config/backups/config-20240101T000000000000Z.yaml/restore")
+    status, data = await logged_in.call(
+        "POST", "/api/config/backups/config-20240101T000000000000Z.yaml/restore"
+    )
     assert status == 422 and data["error"]["details"]["errors"][0]["path"] == "downloads.max_concurrent"
     assert logged_in.ctx.config_path.read_text() == before
 

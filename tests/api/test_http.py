@@ -95,7 +95,9 @@ async def test_openapi_describes_every_route(api: Api) -> None:
     registered = {
         (r.method, r.resource.canonical)
         for r in api.client.app.router.routes()
-        if r.resource is not None and not r.resource.canonical.endswith("/") and r.method != "HEAD"
+        if r.resource is not None
+        and not r.resource.canonical.endswith("/")
+        and r.method != "HEAD"
         and r.resource.canonical.startswith(("/api", "/ws", "/health"))
     }
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}

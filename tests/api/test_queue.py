@@ -11,7 +11,9 @@ KAGUYA = "kaguya-sama-love-is-war"
 
 @pytest.fixture
 async def with_series(logged_in: Api, fakesite: str) -> Api:
-    status, data = await logged_in.call("POST", "/api/anime/add", json={"link": f"{fakesite}/anime/stream/{KAGUYA}"})
+    status, data = await logged_in.call(
+        "POST", "/api/anime/add", json={"link": f"{fakesite}/anime/stream/{KAGUYA}"}
+    )
     assert status == 200, data
     return logged_in
 
@@ -43,8 +45,14 @@ async def test_add_status_and_detail_show_queued(with_series: Api) -> None:
 
     status, queue = await api.call("GET", "/api/queue/status")
     assert status == 200
-    assert {"is_running", "is_paused", "active_downloads", "pending_queue", "completed_downloads",
-            "failed_downloads"} <= set(queue)
+    assert {
+        "is_running",
+        "is_paused",
+        "active_downloads",
+        "pending_queue",
+        "completed_downloads",
+        "failed_downloads",
+    } <= set(queue)
     assert [i["id"] for i in queue["pending_queue"]] == data["added_items"]
 
     status, detail = await api.call("GET", f"/api/anime/{KAGUYA}")
@@ -65,7 +73,9 @@ async def test_add_unknown_series_or_episode_is_404(with_series: Api) -> None:
     api = with_series
     status, _ = await api.call("POST", "/api/queue/add", json=_request(serie_id="not-known"))
     assert status == 404
-    status, _ = await api.call("POST", "/api/queue/add", json=_request(episodes=[{"season": 1, "episode": 999}]))
+    status, _ = await api.call(
+        "POST", "/api/queue/add", json=_request(episodes=[{"season": 1, "episode": 999}])
+    )
     assert status == 404
     status, queue = await api.call("GET", "/api/queue/status")
     assert queue["pending_queue"] == []

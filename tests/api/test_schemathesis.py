@@ -23,7 +23,9 @@ from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
-SCHEMATHESIS = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
+SCHEMATHESIS = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which(
+    "schemathesis"
+)
 
 
 class ServerThread:
@@ -66,9 +68,19 @@ class ServerThread:
         self._stop = asyncio.Event()
         site_runner, origin = await start_fakesite()
         config_path = write_config(self.tmp_path, origin)
-        provider_cfg = {"aniworld_url": origin, "sto_url": origin, "timeout": 5.0, "retries": 1,
-                        "min_interval": 0.0, "max_concurrent": 4, "cache_ttl": 600.0, "user_agent": "tests"}
-        providers = build_providers(provider_cfg, HttpClient.from_config(provider_cfg, backoff=0.01, jitter=0.0))
+        provider_cfg = {
+            "aniworld_url": origin,
+            "sto_url": origin,
+            "timeout": 5.0,
+            "retries": 1,
+            "min_interval": 0.0,
+            "max_concurrent": 4,
+            "cache_ttl": 600.0,
+            "user_agent": "tests",
+        }
+        providers = build_providers(
+            provider_cfg, HttpClient.from_config(provider_cfg, backoff=0.01, jitter=0.0)
+        )
         ctx = await build_context(config_path, providers)
         token = await ctx.auth.setup(PASSWORD)
         self.token = token["access_token"]
@@ -93,23 +105,39 @@ def test_schemathesis_finds_no_server_errors(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{server.port}"
         proc = subprocess.run(
             [
-                SCHEMATHESIS, "run", f"{base}/api/openapi.json",
-                "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                            "response_schema_conformance",
-                "--max-examples", "25",
-                "--phases", "examples,coverage,fuzzing",
-                "--seed", "1",
-                "--workers", "1",
-                "--header", f"Authorization: Bearer {server.token}",
-                "--exclude-path", "/api/auth/logout",
+                SCHEMATHESIS,
+                "run",
+                f"{base}/api/openapi.json",
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,"
+                "response_schema_conformance",
+                "--max-examples",
+                "25",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--seed",
+                "1",
+                "--workers",
+                "1",
+                "--header",
+                f"Authorization: Bearer {server.token}",
+                "--exclude-path",
+                "/api/auth/logout",
                 # components this test does not run (their own tests cover them): they answer 503 here
-                "--exclude-path-regex", "^/api/(refresh|anime/refresh|notifications/test)$",
-                "--exclude-operation-id", "set_monitored",
-                "--request-timeout", "20",
-                "--max-time", "35",
-                "--suppress-health-check", "all",
+                "--exclude-path-regex",
+                "^/api/(refresh|anime/refresh|notifications/test)$",
+                "--exclude-operation-id",
+                "set_monitored",
+                "--request-timeout",
+                "20",
+                "--max-time",
+                "35",
+                "--suppress-health-check",
+                "all",
             ],
-            capture_output=True, text=True, timeout=170,
+            capture_output=True,
+            text=True,
+            timeout=170,
         )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-8000:]

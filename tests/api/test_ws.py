@@ -16,8 +16,16 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def _progress(i: int = 0, **extra) -> dict:
-    return {"download_id": i, "key": "some-show", "folder": "Some Show", "season": 1, "episode": i,
-            "language": "ger-dub", "percent": 50.0, **extra}
+    return {
+        "download_id": i,
+        "key": "some-show",
+        "folder": "Some Show",
+        "season": 1,
+        "episode": i,
+        "language": "ger-dub",
+        "percent": 50.0,
+        **extra,
+    }
 
 
 async def _next(ws: aiohttp.ClientWebSocketResponse, skip: tuple[str, ...] = ()) -> dict:
@@ -70,8 +78,10 @@ async def test_rooms_envelope_and_routing(logged_in: Api) -> None:
     assert msg["data"]["episode"] == 2
 
     await _join(ws, "scan_progress")
-    bus.publish(events.SCAN_COMPLETE, {"series": 1, "episodes": 2, "missing_episodes": 0, "unmatched": 0,
-                                       "duration_s": 0.1})
+    bus.publish(
+        events.SCAN_COMPLETE,
+        {"series": 1, "episodes": 2, "missing_episodes": 0, "unmatched": 0, "duration_s": 0.1},
+    )
     msg = await _next(ws)
     assert msg["type"] == "scan_complete" and "key" in msg["data"] and "folder" in msg["data"]
 
@@ -90,8 +100,9 @@ async def test_downloads_room_gets_queue_snapshot_then_changes(logged_in: Api) -
     snapshot = await _next(ws)
     assert snapshot["type"] == "queue_status" and "pending_queue" in snapshot["data"]
     assert set(snapshot) == {"type", "timestamp", "data"}
-    logged_in.ctx.bus.publish(events.DOWNLOAD_FAILED, {**_progress(5), "reason": "x", "attempts": 1,
-                                                       "will_retry": True})
+    logged_in.ctx.bus.publish(
+        events.DOWNLOAD_FAILED, {**_progress(5), "reason": "x", "attempts": 1, "will_retry": True}
+    )
     msg = await _next(ws)
     assert msg["type"] == "download_failed" and msg["data"]["will_retry"] is True
     await ws.close()
@@ -115,8 +126,9 @@ async def test_only_seed_types_pong_and_error_are_sent(logged_in: Api) -> None:
     await ws.send_json({"action": "leave", "room": "download_progress"})
     await ws.send_json({"action": "join", "room": "scan_progress"})
     await _barrier(ws)
-    logged_in.ctx.bus.publish(events.SCAN_PROGRESS, {"key": "x", "folder": "X", "current": 1, "total": 4,
-                                                     "percent": 25.0})
+    logged_in.ctx.bus.publish(
+        events.SCAN_PROGRESS, {"key": "x", "folder": "X", "current": 1, "total": 4, "percent": 25.0}
+    )
     msg = await _next(ws)
     assert msg["type"] == "scan_progress" and msg["data"]["percent"] == 25.0
     await ws.close()

@@ -47,5 +47,8 @@ async def create_api_key(request: web.Request) -> web.Response:
 async def revoke_api_key(request: web.Request) -> web.Response:
     auth = service(request, "auth")
     key_id = params(request)["key_id"]
-    await auth.revoke_api_key(key_id)
+    jti = await auth.revoke_api_key(key_id)
+    hub = request.app.get(HUB)
+    if hub is not None:
+        await hub.disconnect_session(jti)
     return json_response({"status": "success", "message": f"API key {key_id} revoked"})

@@ -167,6 +167,7 @@ class Hub:
     # --- clients --------------------------------------------------------------------------------------
 
     def register(self, ws: web.WebSocketResponse, request: web.Request) -> Client:
+        """Track a connection; a login token's expiry schedules its close (API keys do not expire)."""
         identity = request.get(IDENTITY)
         transport = request.transport if isinstance(request.transport, asyncio.Transport) else None
         client = Client(next(self._ids), ws, self.max_buffer, identity.jti if identity else None, transport)
@@ -210,7 +211,7 @@ class Hub:
                 client.transport.abort()
 
     async def disconnect_session(self, jti: str) -> None:
-        """Logout: connections opened with that token end too."""
+        """Logout or a revoked API key: connections opened with that credential end too."""
         for client in [c for c in self.clients.values() if c.jti == jti]:
             await self._close(client, CLOSE_REVOKED, "logged out")
 

@@ -554,7 +554,8 @@ class AuthService:
 
         return await self.store.run(q)
 
-    async def revoke_api_key(self, key_id: int) -> None:
+    async def revoke_api_key(self, key_id: int) -> str:
+        """Revoke; returns the key's session id (jti) so open connections made with it can be closed."""
         self._require_api_keys()
 
         def q() -> str | None:
@@ -571,6 +572,7 @@ class AuthService:
         cached = self._sessions.get(jti)
         if cached is not None:
             cached.revoked = True
+        return jti
 
     # --- status ---------------------------------------------------------------------------------------
 

@@ -151,10 +151,28 @@ async def test_protocol_errors_and_ping(logged_in: Api) -> None:
     await ws.close()
 
 
-async def test_api_key_can_connect(logged_in: Api) -> None:
+async def test_api_key_connects_until_revoked(logged_in: Api) -> None:
     _, created = await logged_in.call("POST", "/api/auth/api-keys", json={"name": "ha"})
     ws = await _connect(logged_in, headers={"X-Api-Key": created["key"]})
-    await ws.close()
+    await _join(ws, "downloads")
+    status, _ = await logged_in.call("DELETE", f"/api/auth/api-keys/{created['id']}")
+    assert status == 200
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), 10)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == CLOSE_REVOKED
+
+
+async def test_socket_closes_when_its_token_expires(api_factory) -> None:
+    api = await api_factory("auth:\n  token_ttl: 3\n")
+    await api.setup_and_login()
+    ws = await _connect(api, params={"token": api.token})
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), 15)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == CLOSE_REVOKED
 
 
 async def test_logout_closes_that_sessions_sockets(logged_in: Api) -> None:

@@ -135,14 +135,16 @@ def parse_anime_url(url: Any, bases: dict[str, str] | None = None) -> tuple[str,
         raise ValueError(f"invalid link {url!r}: expected an http(s) URL")
     host = parsed.netloc.lower()
     site = SITE_HOSTS.get(host)
+    path = parsed.path
+    # Several configured sites may share one origin (a mirror, the local look-alike): the path decides.
     for name, base in (bases or {}).items():
         b = urlparse(base)
-        if b.netloc.lower() == host and parsed.path.startswith(b.path.rstrip("/") + "/"):
-            site = name
-            path = parsed.path[len(b.path.rstrip("/")) :]
-            break
-    else:
-        path = parsed.path
+        prefix = b.path.rstrip("/")
+        if b.netloc.lower() == host and parsed.path.startswith(prefix + "/"):
+            local = parsed.path[len(prefix) :]
+            wanted = "/anime/stream/" if name == "aniworld" else "/serie/"
+            if site is None or local.startswith(wanted):
+                site, path = name, local
     if site is None:
         raise ValueError(f"invalid link {url!r}: not an aniworld.to or s.to address")
     m = _URL_PATH_RE.match(path)

@@ -56,7 +56,10 @@ class ProviderSet:
             raise LinkError("empty link")
         if not re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I) and not text.startswith("/"):
             text = "https://" + text
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+        except ValueError as exc:  # e.g. "Invalid IPv6 URL": still the user's bad input
+            raise LinkError(f"invalid link {url!r}: {exc}") from None
         if parts.scheme and parts.scheme.lower() not in ("http", "https"):
             raise LinkError(f"not an http(s) link: {url!r}")
         host = parts.netloc.lower()

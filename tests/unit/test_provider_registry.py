@@ -99,3 +99,12 @@ async def test_merged_search_survives_one_failing_site(real, monkeypatch):
     monkeypatch.setattr(real.sto, "search", down)
     with pytest.raises(UnreachableError):
         await real.search("dark")
+
+
+def test_unsplittable_link_is_a_link_error() -> None:
+    from aniworldd.config import load_text
+    from aniworldd.providers.registry import LinkError, build_providers
+
+    providers = build_providers(load_text("", env={})["provider"])
+    with pytest.raises(LinkError, match="invalid link"):
+        providers.for_link("a]")

@@ -206,3 +206,12 @@ def test_safe_join_refuses_symlinks_out_of_the_root(tmp_path) -> None:
     os.symlink(outside, root / "link")
     with pytest.raises(ValueError):
         safe_join(root, "link", "file.mkv")
+
+
+def test_parse_anime_url_sites_sharing_one_origin() -> None:
+    """A mirror or the local look-alike may serve both sites at one origin: the path decides the site."""
+    from aniworldd.core.validators import parse_anime_url
+
+    bases = {"aniworld": "http://127.0.0.1:8090", "sto": "http://127.0.0.1:8090"}
+    assert parse_anime_url("http://127.0.0.1:8090/serie/the-office-us/staffel-1", bases) == ("sto", "the-office-us")
+    assert parse_anime_url("http://127.0.0.1:8090/anime/stream/kaguya", bases) == ("aniworld", "kaguya")

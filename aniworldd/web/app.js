@@ -251,26 +251,73 @@
     setTimeout(function () { region.textContent = message; }, 50);
   }
 
-  function toast(message, kind) {
+  /**
+   * Toasts hide by themselves: notices after TOAST_DELAY ms, errors after TOAST_ERROR_DELAY ms (or when
+   * closed). The timer pauses while the pointer or keyboard focus is on a toast, so it can be read. At most
+   * TOAST_MAX are shown: a new one pushes out the oldest notice (errors go last), and the same message
+   * again restarts its toast instead of stacking a copy. opts.tag: a new toast with the same tag replaces
+   * the old one (a switch flipped twice says only where it ended).
+   */
+  var TOAST_DELAY = 4000;
+  var TOAST_ERROR_DELAY = 10000;
+  var TOAST_MAX = 3;
+
+  function toast(message, kind, opts) {
     kind = kind || "info";
-    var isError = kind === "danger";
+    var tag = (opts && opts.tag) || "";
+    var isError = kind === "danger" || kind === "warning";
+    var container = $("#toasts");
+    if (tag) {
+      $all(".toast", container).forEach(function (el) {
+        if (el.dataset.tag === tag && el.dataset.message !== message && el.dismiss) el.dismiss();
+      });
+    }
+    var same = $all(".toast", container).filter(function (el) {
+      return el.dataset.kind === kind && el.dataset.message === message;
+    })[0];
+    if (same && same.restartTimer) {
+      same.restartTimer();
+      return same;
+    }
+    var shown = $all(".toast", container);
+    while (shown.length >= TOAST_MAX) {
+      var oldest = shown.filter(function (el) { return el.dataset.error !== "true"; })[0] || shown[0];
+      oldest.dismiss();
+      shown = $all(".toast", container);
+    }
+    var darkBg = /^(success|danger|primary|secondary|dark)$/.test(kind);
+    var closeBtn = h("button", { type: "button", class: "btn-close me-2 m-auto" + (darkBg ? " btn-close-white" : ""),
+      "aria-label": "Close" });
     var el = h("div", {
-      class: "toast align-items-center border-0 text-bg-" + kind,
+      class: "toast show align-items-center border-0 text-bg-" + kind,
       role: isError ? "alert" : "status",
       "aria-live": isError ? "assertive" : "polite",
       "aria-atomic": "true",
-    }, h("div", { class: "d-flex" },
-      h("div", { class: "toast-body", text: message }),
-      h("button", { type: "button", class: "btn-close btn-close-white me-2 m-auto", "data-bs-dismiss": "toast",
-        "aria-label": "Close" })));
-    $("#toasts").appendChild(el);
-    if (global.bootstrap && global.bootstrap.Toast) {
-      var t = new global.bootstrap.Toast(el, { delay: isError ? 8000 : 4000 });
-      el.addEventListener("hidden.bs.toast", function () { el.remove(); });
-      t.show();
-    } else {
-      setTimeout(function () { el.remove(); }, 5000);
+      dataset: { kind: kind, message: message, error: isError ? "true" : "false", tag: tag },
+    }, h("div", { class: "d-flex" }, h("div", { class: "toast-body", text: message }), closeBtn));
+    var delay = isError ? TOAST_ERROR_DELAY : TOAST_DELAY;
+    var timer = null;
+    var held = { pointer: false, focus: false };
+    el.dismiss = function () {
+      clearTimeout(timer);
+      if (el.parentNode) el.parentNode.removeChild(el);
+    };
+    el.restartTimer = function () {
+      clearTimeout(timer);
+      if (!held.pointer && !held.focus) timer = setTimeout(el.dismiss, delay);
+    };
+    function hold(what, on) {
+      held[what] = on;
+      el.restartTimer();
     }
+    el.addEventListener("mouseenter", function () { hold("pointer", true); });
+    el.addEventListener("mouseleave", function () { hold("pointer", false); });
+    el.addEventListener("focusin", function () { hold("focus", true); });
+    el.addEventListener("focusout", function (ev) { if (!el.contains(ev.relatedTarget)) hold("focus", false); });
+    closeBtn.addEventListener("click", el.dismiss);
+    container.appendChild(el);
+    el.restartTimer();
+    return el;
   }
 
   function showError(err, context) {
@@ -703,12 +750,137 @@
     },
   };
 
+  /**
+   * "the-key", "https://aniworld.to/anime/stream/the-key" or "https://s.to/serie/stream/the-key" ->
+   * {key, site} (site null for a bare key: the form's site select decides); null for anything else.
+   */
+  function parseSeriesRef(text) {
+    text = String(text || "").trim();
+    var keyRe = "([a-z0-9]+(?:-[a-z0-9]+)*)";
+    if (text.length <= 200 && new RegExp("^" + keyRe + "$").test(text)) return { key: text, site: null };
+    var m = new RegExp("/anime/stream/" + keyRe + "(?:[/?#]|$)").exec(text);
+    if (m) return { key: m[1], site: "aniworld" };
+    m = new RegExp("/serie(?:/stream)?/" + keyRe + "(?:[/?#]|$)").exec(text);
+    if (m) return { key: m[1], site: "sto" };
+    return null;
+  }
+
+  /** Library folders without a series marker, each with a form to match it to a provider series. */
+  var Unmatched = {
+    items: [],
+    load: function () {
+      var self = this;
+      return api("GET", "/api/library/unmatched").then(function (list) {
+        self.items = Array.isArray(list) ? list : (list && list.items) || [];
+        self.render();
+      }).catch(function (err) {
+        // 503: the library component is not running; the section simply stays away.
+        if (err.status !== 503) showError(err, "Loading the unmatched folders failed");
+        self.items = [];
+        self.render();
+      });
+    },
+    render: function () {
+      var section = $("#unmatched");
+      var list = $("#unmatched-list");
+      // Keep a form the user is typing in (a background reload must not eat the input).
+      var el = document.activeElement;
+      if (el && list.contains(el) && el.tagName === "INPUT" && el.value.trim()) return;
+      clear(list);
+      section.hidden = !this.items.length;
+      $("#unmatched-count").textContent = String(this.items.length);
+      var self = this;
+      this.items.forEach(function (u, i) { list.appendChild(self.row(u, i)); });
+    },
+    row: function (u, i) {
+      var id = "unmatched-" + i;
+      var input = h("input", {
+        class: "form-control form-control-sm unmatched-ref", type: "text", id: id + "-ref", name: "ref",
+        required: true, autocomplete: "off", spellcheck: "false", placeholder: "Provider link or series key",
+        "aria-describedby": id + "-where",
+      });
+      var site = h("select", { class: "form-select form-select-sm w-auto", id: id + "-site", name: "site" },
+        h("option", { value: "aniworld", text: "aniworld.to" }),
+        h("option", { value: "sto", text: "s.to" }));
+      input.addEventListener("input", function () {
+        var ref = parseSeriesRef(input.value);
+        if (ref && ref.site) site.value = ref.site; // a link says which site it is
+        Unmatched.setError(input, "");
+      });
+      return h("form", {
+        class: "list-group-item unmatched-item", novalidate: true,
+        dataset: { folder: u.folder, root: u.root || "" },
+        "aria-label": "Match the folder " + u.folder,
+      },
+      h("div", { class: "d-flex flex-wrap align-items-baseline gap-2 mb-1" },
+        h("code", { class: "text-break fw-semibold unmatched-folder", text: u.folder }),
+        h("span", { class: "small text-body-secondary", id: id + "-where",
+          text: [u.reason, u.root ? "in " + u.root : ""].filter(Boolean).join(" · ") })),
+      h("div", { class: "d-flex flex-wrap gap-2 align-items-start" },
+        h("div", { class: "flex-grow-1" },
+          h("label", { class: "visually-hidden", for: id + "-ref", text: "Provider link or series key for " + u.folder }),
+          input,
+          h("div", { class: "invalid-feedback", id: id + "-ref-error" })),
+        h("label", { class: "visually-hidden", for: id + "-site", text: "Site" }),
+        site,
+        h("button", { class: "btn btn-sm btn-primary", type: "submit", text: "Match",
+          "aria-label": "Match " + u.folder })));
+    },
+    setError: function (input, message) {
+      var fb = $("#" + cssEscape(input.id + "-error"));
+      fb.textContent = message;
+      input.classList.toggle("is-invalid", !!message);
+      var ids = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (x) { return x && x !== fb.id; });
+      if (message) {
+        input.setAttribute("aria-invalid", "true");
+        ids.unshift(fb.id);
+      } else {
+        input.removeAttribute("aria-invalid");
+      }
+      input.setAttribute("aria-describedby", ids.join(" "));
+    },
+    submit: function (form, button) {
+      var input = $("input[name=ref]", form);
+      var ref = parseSeriesRef(input.value);
+      if (!ref) {
+        this.setError(input, input.value.trim()
+          ? "Not a provider link or series key (a key looks like “my-series-name”)."
+          : "Paste the provider link or type the series key.");
+        input.focus();
+        return Promise.resolve();
+      }
+      var folder = form.dataset.folder;
+      var body = { folder: folder, key: ref.key, site: ref.site || $("select[name=site]", form).value };
+      if (form.dataset.root) body.root = form.dataset.root;
+      var self = this;
+      setBusy(button, true);
+      return api("POST", "/api/library/match", body).then(function (answer) {
+        var key = (answer && answer.key) || ref.key;
+        var msg = "Matched " + folder + " to " + ((answer && answer.name) || key) + ".";
+        toast(msg, "success");
+        announce(msg);
+        if (document.activeElement && form.contains(document.activeElement)) document.activeElement.blur();
+        Library.items = [];
+        return Promise.all([self.load(), Library.load()]).then(function () {
+          var heading = $("#unmatched-title");
+          if (!$("#unmatched").hidden) heading.focus();
+          else $("#library-title").focus();
+        });
+      }).catch(function (err) {
+        if (err.status === 401) return;
+        self.setError(input, err.message);
+        input.focus();
+      }).then(function () { setBusy(button, false); });
+    },
+  };
+
   views.library = {
     title: function () { return "Library"; },
     show: function () {
       // Re-use what is loaded for an instant page, then refresh in the background.
       if (Library.items.length) Library.render();
       Library.load();
+      Unmatched.load();
     },
   };
 
@@ -747,8 +919,16 @@
       }
     });
     bus.on("library:changed", debounce(function () {
-      if (current.name === "library") Library.load();
+      if (current.name === "library") {
+        Library.load();
+        Unmatched.load();
+      }
     }, 300));
+    $("#unmatched-list").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var form = ev.target.closest("form.unmatched-item");
+      if (form) Unmatched.submit(form, ev.submitter || $("button[type=submit]", form));
+    });
   }
 
   // ---------------------------------------------------------------- series detail
@@ -773,6 +953,7 @@
         $("#series-crumb").textContent = key;
         $("#series-meta").textContent = "";
         $("#series-description").textContent = "";
+        $("#series-monitored-wrap").hidden = true;
         clear($("#series-seasons")).appendChild(h("div", { class: "skeleton-row", "aria-hidden": "true" }));
       }
       return api("GET", "/api/anime/" + encodeURIComponent(key)).then(function (data) {
@@ -783,6 +964,7 @@
         if (self.key !== key) return;
         clear($("#series-seasons"));
         if (err.status === 404) {
+          $("#series-upkeep").hidden = true;
           $("#series-title").textContent = "Series not found";
           $("#series-meta").textContent = "No series with the key “" + key + "” is in the library.";
         } else {
@@ -807,6 +989,10 @@
         safeUrl(d.link) ? h("a", { href: safeUrl(d.link), rel: "noopener noreferrer", target: "_blank", text: "Provider page" }) : null,
       ]);
       $("#series-description").textContent = d.description || "";
+      $("#series-upkeep").hidden = false;
+      var monitored = $("#series-monitored");
+      $("#series-monitored-wrap").hidden = typeof d.monitored !== "boolean"; // an API without monitoring
+      monitored.checked = d.monitored === true;
 
       var bySeason = {};
       this.episodes().forEach(function (ep) {
@@ -912,6 +1098,64 @@
         self.restoreFocus(button);
       });
     },
+    /** Turn scheduled refresh on or off; the switch goes back when the server says no. */
+    setMonitored: function (input) {
+      var d = this.data;
+      if (!d) return Promise.resolve();
+      var wanted = input.checked;
+      var name = d.name || d.title || d.key;
+      input.disabled = true;
+      return api("PATCH", "/api/anime/" + encodeURIComponent(d.key), { monitored: wanted }).then(function (answer) {
+        var now = answer && typeof answer.monitored === "boolean" ? answer.monitored : wanted;
+        d.monitored = now;
+        input.checked = now;
+        var msg = now ? "Monitoring " + name + ": new episodes are looked for on schedule."
+          : "Stopped monitoring " + name + ".";
+        toast(msg, "success", { tag: "monitored:" + d.key });
+        announce(msg);
+      }).catch(function (err) {
+        input.checked = !wanted;
+        showError(err, "Changing monitoring failed");
+      }).then(function () { input.disabled = false; });
+    },
+    /** Re-read the episode list from the provider now; the toast says how many episodes are new. */
+    refresh: function (button) {
+      var d = this.data;
+      var key = this.key;
+      if (!key) return Promise.resolve();
+      var name = (d && (d.name || d.title)) || key;
+      var self = this;
+      setBusy(button, true);
+      var label = button.textContent;
+      button.textContent = "Refreshing…";
+      return api("POST", "/api/anime/refresh", { key: key }).then(function (answer) {
+        answer = answer || {};
+        var news = Array.isArray(answer.new_episodes) ? answer.new_episodes
+          : typeof answer.new_episodes === "number" ? new Array(answer.new_episodes) : [];
+        var n = news.length;
+        var msg;
+        if (answer.baseline) {
+          msg = name + ": episode list read from the provider.";
+        } else if (!n) {
+          msg = name + ": no new episodes.";
+        } else {
+          var labels = news.filter(function (ep) { return ep && ep.episode !== undefined; }).slice(0, 5)
+            .map(function (ep) { return episodeLabel(ep.season, ep.episode); });
+          msg = name + ": " + n + " new episode" + (n === 1 ? "" : "s") +
+            (labels.length ? " (" + labels.join(", ") + (n > labels.length ? ", …" : "") + ")" : "") +
+            (answer.queued ? ", " + answer.queued + " queued" : "") + ".";
+        }
+        toast(msg, n ? "success" : "info");
+        announce(msg);
+        if (answer.queued) refreshQueueBadge();
+        if (self.key === key) return self.load(key);
+      }).catch(function (err) {
+        showError(err, "Refresh failed");
+      }).then(function () {
+        button.textContent = label;
+        setBusy(button, false);
+      });
+    },
     /** The list was re-rendered (or the button disabled): keep keyboard users where they were. */
     restoreFocus: function (button) {
       if (current.name !== "series" || (document.activeElement && document.activeElement !== document.body)) return;
@@ -950,6 +1194,8 @@
         Series.queue([{ season: se[0], episode: se[1] }], btn);
       }
     });
+    $("#series-monitored").addEventListener("change", function (ev) { Series.setMonitored(ev.target); });
+    $("#series-refresh").addEventListener("click", function (ev) { Series.refresh(ev.currentTarget); });
     $("#series-download-all").addEventListener("click", function (ev) {
       Series.queue(Series.episodes().filter(function (ep) { return ep.status === "missing"; }), ev.currentTarget);
     });
@@ -1124,6 +1370,8 @@
   // ---------------------------------------------------------------- config
 
   var SECRET_RE = /(password|secret|token|api_key)$/i;
+  /** What GET /api/config shows instead of a secret (api/config.py SECRET_PLACEHOLDER). */
+  var SECRET_PLACEHOLDER = "********";
   /** Sections in the order a user goes through them; unknown (newer) sections follow alphabetically. */
   var SECTION_ORDER = ["server", "library", "downloads", "provider", "database", "auth", "mqtt", "notifications", "logging"];
   var ACRONYMS = { api: "API", ttl: "TTL", url: "URL", mqtt: "MQTT", nfo: "NFO", tls: "TLS", ca: "CA", gb: "GB", id: "ID", cors: "CORS" };
@@ -1240,6 +1488,10 @@
       }
       this.fields[path] = { input: input, kind: kind, initial: initial, effValue: effValue };
       var hint = kind === "list" ? "One per line." : kind === "json" ? "JSON." : null;
+      if (typeof value === "string" && value.indexOf(SECRET_PLACEHOLDER) >= 0) {
+        // The API never sends secrets; the placeholder sent back keeps the stored value.
+        hint = "Stored secret hidden as " + SECRET_PLACEHOLDER + "; leave it to keep it.";
+      }
       var wide = kind === "list" || kind === "json" || /naming$|url$|user_agent$|roots$/.test(path);
       return h("div", { class: (wide ? "col-12" : "col-12 col-md-6") + " config-field", dataset: { path: path } },
         h("label", { class: "form-label", for: id, text: label }),

@@ -118,3 +118,118 @@ async def test_config_needs_auth_and_service(logged_in: Api) -> None:
     logged_in.ctx.config_service = None
     status, data = await logged_in.call("GET", "/api/config")
     assert status == 503
+
+
+# ---- secrets: redacted in every answer, the placeholder sent back keeps the stored value ----------------
+
+PLACEHOLDER = "********"
+MQTT_PW = "mq-s3cret!"
+DB_PW = "db-s3cret@x"  # an "@" in the password must not confuse the URL handling
+DB_URL = f"postgres://aniworld:{DB_PW}@db.example:5432/anime"
+
+
+def _add_secrets(api: Api) -> None:
+    """Secrets in the file (the store of this app was built before, so the URL is never connected to)."""
+    doc = _doc(api)
+    doc["mqtt"] = {"host": "broker.example", "username": "ha", "password": MQTT_PW}
+    doc["database"] = {"url": DB_URL}
+    api.ctx.config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+async def test_get_redacts_secrets(logged_in: Api) -> None:
+    _add_secrets(logged_in)
+    resp = await logged_in.client.get("/api/config", headers=logged_in.headers)
+    assert resp.status == 200
+    text = await resp.text()
+    assert MQTT_PW not in text and "db-s3cret" not in text
+    data = await resp.json()
+    redacted_url = f"postgres://aniworld:{PLACEHOLDER}@db.example:5432/anime"
+    for part in ("config", "effective"):
+        assert data[part]["mqtt"]["password"] == PLACEHOLDER, part
+        assert data[part]["mqtt"]["username"] == "ha", part
+        assert data[part]["database"]["url"] == redacted_url, part
+    # everything that is not a secret is as written
+    assert data["config"]["provider"] == _doc(logged_in)["provider"]
+
+
+async def test_get_leaves_unset_secrets_alone(logged_in: Api) -> None:
+    doc = _doc(logged_in)
+    doc["database"] = {"url": "postgres://aniworld@db.example/anime"}  # no password in the URL
+    logged_in.ctx.config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    status, data = await logged_in.call("GET", "/api/config")
+    assert status == 200
+    assert data["effective"]["mqtt"]["password"] is None
+    assert "mqtt" not in data["config"]
+    assert data["config"]["database"]["url"] == "postgres://aniworld@db.example/anime"
+
+
+async def test_put_with_placeholders_keeps_the_stored_secrets(logged_in: Api) -> None:
+    _add_secrets(logged_in)
+    _, got = await logged_in.call("GET", "/api/config")
+    doc = got["config"]
+    doc["downloads"]["max_concurrent"] = 4
+    status, data = await logged_in.call("POST", "/api/config/validate", json=doc)
+    assert status == 200 and data == {"valid": True, "errors": []}
+
+    status, data = await logged_in.call("PUT", "/api/config", json={"config": doc})
+    assert status == 200
+    saved = _doc(logged_in)
+    assert saved["downloads"]["max_concurrent"] == 4
+    assert saved["mqtt"]["password"] == MQTT_PW
+    assert saved["database"]["url"] == DB_URL
+    # the answer to PUT is redacted too
+    assert data["config"]["mqtt"]["password"] == PLACEHOLDER
+    assert PLACEHOLDER in data["effective"]["database"]["url"]
+
+    # a placeholder password in a changed URL keeps the password, takes the rest
+    doc["database"]["url"] = f"postgres://aniworld:{PLACEHOLDER}@db2.example:5433/anime2"
+    status, _ = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 200
+    assert _doc(logged_in)["database"]["url"] == f"postgres://aniworld:{DB_PW}@db2.example:5433/anime2"
+
+    # restoring a backup answers redacted as well
+    _, backups = await logged_in.call("GET", "/api/config/backups")
+    status, data = await logged_in.call("POST", f"/api/config/backups/{backups[0]['name']}/restore")
+    assert status == 200
+    assert data["config"]["mqtt"]["password"] == PLACEHOLDER
+    assert "db-s3cret" not in str(data)
+    assert _doc(logged_in)["database"]["url"] == DB_URL
+
+
+async def test_put_with_new_secrets_replaces_them(logged_in: Api) -> None:
+    _add_secrets(logged_in)
+    _, got = await logged_in.call("GET", "/api/config")
+    doc = got["config"]
+    doc["mqtt"]["password"] = "brand-new"
+    doc["database"]["url"] = "postgres://other:new-db-pw@db.example:5432/anime"
+    status, data = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 200
+    saved = _doc(logged_in)
+    assert saved["mqtt"]["password"] == "brand-new"
+    assert saved["database"]["url"] == "postgres://other:new-db-pw@db.example:5432/anime"
+    assert data["config"]["mqtt"]["password"] == PLACEHOLDER
+
+    doc["mqtt"]["password"] = None  # clearing a secret is possible too
+    status, _ = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 200 and _doc(logged_in)["mqtt"]["password"] is None
+
+
+async def test_placeholder_with_nothing_stored(logged_in: Api) -> None:
+    # a whole-value placeholder keeps "not set": the key is not written
+    doc = _doc(logged_in)
+    doc["mqtt"] = {"port": 1884, "password": PLACEHOLDER}
+    status, _ = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 200
+    assert _doc(logged_in)["mqtt"] == {"port": 1884}
+
+    # a URL password cannot be kept when there is none: 422 on that field, nothing written
+    before = logged_in.ctx.config_path.read_text()
+    doc = _doc(logged_in)
+    doc["database"] = {"url": f"postgres://aniworld:{PLACEHOLDER}@db.example/anime"}
+    status, data = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 422
+    assert [e["path"] for e in data["error"]["details"]["errors"]] == ["database.url"]
+    assert logged_in.ctx.config_path.read_text() == before
+    status, data = await logged_in.call("POST", "/api/config/validate", json=doc)
+    assert status == 200 and data["valid"] is False
+    assert [e["path"] for e in data["errors"]] == ["database.url"]

@@ -4,6 +4,10 @@ Flow: first-run setup -> log out / log in -> search -> add -> queue the missing 
 bar reach 100 % -> the library shows the episodes on disk; and the config page showing a validation error
 next to its field (then saving, and restoring the backup). Screenshots of each page go to tests/artifacts/.
 
+Then the library upkeep controls: the series page's "Monitored" switch and "Refresh from provider" button
+(a new episode appears on the fake site), and matching an unmatched library folder by pasting a link.
+Toasts hide by themselves and never pile up (at most three at once).
+
 Progress is made observable without timing assumptions: the fake hoster sends the media slowly until the
 test has seen a bar between 0 and 100 %, then at full speed.
 """
@@ -34,6 +38,10 @@ KEY = "kiseki-no-testfolge"
 TITLE = "Kiseki no Testfolge"
 SLOW_BPS = 4_000  # the media trickles in until the test has watched a bar move
 FAST_BPS = 2_000_000
+REFRESH_KEY = "hoshi-no-neuigkeiten"
+REFRESH_TITLE = "Hoshi no Neuigkeiten"
+MQTT_SECRET = "mqtt-pw-never-shown"
+TOAST_MAX = 3
 
 
 def _require_tools() -> str:
@@ -60,6 +68,10 @@ def site(chromium: str) -> Iterator[FakeSiteThread]:
         # An 8 s video (~0.5 MB) per episode, so there is a download to watch.
         ep.codes[(GER_SUB, "Vidoza")] = f"kiseki{ep.number}-8s"
     fake.state.catalog.add(series)
+    # A second series for monitoring/refresh (episode 3 is listed later, mid-test).
+    fake.state.catalog.add(
+        make_series(ANIWORLD, REFRESH_KEY, REFRESH_TITLE, {1: 2}, languages=[GER_SUB], hosters=["Vidoza"])
+    )
     fake.start()
     yield fake
     fake.stop()
@@ -70,7 +82,8 @@ def daemon(site: FakeSiteThread, tmp_path_factory: pytest.TempPathFactory) -> It
     proc = DaemonProcess(
         tmp_path_factory.mktemp("ui-daemon"),
         site.origin,
-        "downloads:\n  language: [ger-sub]\n  hosters: [Vidoza]\n  retry_backoff: 1\n  min_free_gb: 0\n",
+        "downloads:\n  language: [ger-sub]\n  hosters: [Vidoza]\n  retry_backoff: 1\n  min_free_gb: 0\n"
+        f"mqtt:\n  password: {MQTT_SECRET}\n",  # MQTT stays off (no host); the secret must not reach the UI
     )
     proc.start()
     yield proc
@@ -119,6 +132,15 @@ def shot(page: object, name: str, full_page: bool = True) -> Path:
     return path
 
 
+# Records the largest number of toasts shown at once, for the whole page life.
+RECORD_TOASTS = """() => {
+  window.__maxToasts = 0;
+  const box = document.getElementById("toasts");
+  new MutationObserver(() => {
+    window.__maxToasts = Math.max(window.__maxToasts, box.querySelectorAll(".toast").length);
+  }).observe(box, {childList: true});
+}"""
+
 # Records every value the queue's progress bars take, per item and list, for the whole page life.
 RECORD_PROGRESS = """() => {
   window.__progress = {};
@@ -138,6 +160,7 @@ RECORD_PROGRESS = """() => {
 def test_setup_login_search_add_download(page: object, daemon: DaemonProcess, site: FakeSiteThread) -> None:
     # --- first run: no password yet -> the setup page; mismatched passwords are caught in the form
     page.goto(daemon.url + "/")
+    page.evaluate(RECORD_TOASTS)
     expect(page.locator("[data-view=setup]")).to_be_visible()
     expect(page.locator("#setup-password")).to_be_focused()
     page.fill("#setup-password", PASSWORD)
@@ -207,6 +230,9 @@ def test_setup_login_search_add_download(page: object, daemon: DaemonProcess, si
     done = page.locator("#queue-completed .queue-item .progress[aria-valuenow='100']")
     expect(done).to_have_count(2, timeout=90_000)
     shot(page, "07-queue-done")
+    # every notice so far (set up, logged out, added, queued) has hidden by itself; never more than 3 shown
+    expect(page.locator("#toasts .toast")).to_have_count(0, timeout=10_000)
+    assert 1 <= page.evaluate("window.__maxToasts") <= TOAST_MAX
     progress = page.evaluate("window.__progress")
     assert len(progress) == 2
     progress = {item_id: [(where, value) for where, value in seen] for item_id, seen in progress.items()}
@@ -273,6 +299,9 @@ def test_config_validation_error_shown_next_to_field(page: object, daemon: Daemo
     page.goto(daemon.url + "/#/config")
     field = page.locator("#cfg-downloads-max_concurrent")
     expect(field).to_be_visible()
+    # the MQTT password is shown as the placeholder only; the page never holds the secret
+    expect(page.locator("#cfg-mqtt-password")).to_have_value("********")
+    assert MQTT_SECRET not in page.content()
     before = daemon.config_path.read_bytes()
     shown_before = field.input_value()
 
@@ -300,6 +329,7 @@ def test_config_validation_error_shown_next_to_field(page: object, daemon: Daemo
     old = yaml.safe_load(before)
     assert saved["downloads"]["max_concurrent"] == 3
     assert saved["data_dir"] == old["data_dir"] and saved["provider"] == old["provider"]
+    assert saved["mqtt"] == {"password": MQTT_SECRET}  # the placeholder sent back kept the secret
     backups = page.locator("#config-backups [data-backup]")
     expect(backups).to_have_count(1)
     shot(page, "13-config-saved")
@@ -365,3 +395,90 @@ def test_add_by_link_queue_controls_priority_remove_and_scan(
     page.click("#scan-btn")
     expect(page.locator("#toasts")).to_contain_text("Scan finished", timeout=30_000)
     expect(page.locator("#scan-btn")).to_be_enabled()
+
+
+def test_toasts_monitor_refresh_and_match_unmatched(
+    page: object, daemon: DaemonProcess, site: FakeSiteThread
+) -> None:
+    token = daemon.ensure_login(PASSWORD)
+    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    status, added = daemon.request(
+        "POST", "/api/anime/add", {"link": f"{site.origin}/anime/stream/{REFRESH_KEY}"}, token=token
+    )
+    assert status == 200, added
+    stray = daemon.library / "Meine Serie (2019)"  # a folder the scanner cannot place: no marker
+    stray.mkdir(parents=True)
+
+    page.goto(daemon.url + f"/#/series/{REFRESH_KEY}")
+    rows = page.locator(".episode-table tbody tr")
+    expect(rows).to_have_count(2)
+
+    # --- toasts: at most three; a notice gives way before an error; the same text is not stacked;
+    #     errors close with their button, notices go by themselves
+    toasts = page.locator("#toasts .toast")
+    page.evaluate("""() => { App.toast("Boom", "danger");
+                             for (const m of ["a", "b", "c", "a", "a"]) App.toast(m, "success"); }""")
+    expect(toasts).to_have_text(["Boom", "c", "a"])
+    toasts.first.get_by_role("button", name="Close").click()
+    expect(toasts).to_have_text(["c", "a"])
+    expect(toasts).to_have_count(0, timeout=10_000)
+
+    # --- monitoring: on by default; the switch turns it off and on, the server agrees each time
+    switch = page.locator("#series-monitored")
+    expect(switch).to_be_checked()
+    for wanted, notice in ((False, "Stopped monitoring"), (True, "Monitoring")):
+        switch.click()
+        expect(page.locator("#toasts")).to_contain_text(notice)
+        expect(switch).to_be_enabled()
+        expect(switch).to_be_checked(checked=wanted)
+        assert daemon.request("GET", f"/api/anime/{REFRESH_KEY}", token=token)[1]["monitored"] is wanted
+    # the second notice replaced the first (one toast per switch), it did not stack
+    expect(toasts).to_have_text([re.compile(rf"^Monitoring {REFRESH_TITLE}")])
+
+    # --- refresh from the provider: the site lists episode 3 now; the toast counts it, the table shows it
+    series = site.state.catalog.get(ANIWORLD, REFRESH_KEY)
+    series.seasons[1].append(
+        make_series(
+            ANIWORLD, REFRESH_KEY, REFRESH_TITLE, {1: 3}, languages=[GER_SUB], hosters=["Vidoza"]
+        ).seasons[1][2]
+    )
+    page.click("#series-refresh")
+    expect(page.locator("#toasts")).to_contain_text(f"{REFRESH_TITLE}: 1 new episode (S01E03)")
+    expect(rows).to_have_count(3)
+    expect(page.locator(".episode-table tbody tr[data-episode='3'][data-status=missing]")).to_have_count(1)
+    expect(page.locator("#series-refresh")).to_be_enabled()
+    shot(page, "15-series-refreshed")
+
+    # --- the library lists the folder without a marker, with a form to match it
+    page.click("[data-nav=library]")
+    page.wait_for_selector("html[data-ready=library]")
+    item = page.locator(".unmatched-item[data-folder='Meine Serie (2019)']")
+    expect(item).to_be_visible()
+    expect(page.locator("#unmatched-count")).to_have_text("1")
+    ref = item.locator("input[name=ref]")
+    match = item.get_by_role("button", name="Match Meine Serie (2019)")
+    feedback = item.locator(".invalid-feedback")
+    # not a link or key: said next to the field, nothing sent
+    ref.fill("Meine Serie")
+    match.click()
+    expect(ref).to_have_class(re.compile(r"\bis-invalid\b"))
+    expect(feedback).to_contain_text("Not a provider link or series key")
+    # the server refuses a key that already owns a folder: its message next to the field, nothing written
+    ref.fill(REFRESH_KEY)
+    expect(ref).not_to_have_class(re.compile(r"\bis-invalid\b"))
+    match.click()
+    expect(feedback).to_contain_text("already has the folder")
+    expect(ref).to_be_focused()
+    assert not (stray / ".aniworld.json").exists()
+    shot(page, "16-library-unmatched")
+    # a s.to link: the site comes from the link
+    ref.fill(f"{site.origin}/serie/stream/the-office-us")
+    expect(item.locator("select[name=site]")).to_have_value("sto")
+    match.click()
+    expect(page.locator("#toasts")).to_contain_text("Matched Meine Serie (2019)")
+    expect(page.locator("#unmatched")).to_be_hidden()
+    marker = json.loads((stray / ".aniworld.json").read_text(encoding="utf-8"))
+    assert (marker["key"], marker["site"]) == ("the-office-us", "sto")
+    page.check("#library-all")
+    expect(page.locator(".series-row[data-key=the-office-us]")).to_be_visible()
+    assert daemon.request("GET", "/api/library/unmatched", token=token)[1] == []

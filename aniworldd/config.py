@@ -66,8 +66,16 @@ def Rate(value: Any) -> str | None:  # noqa: N802
 def _naming_template(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise vol.Invalid("expected a non-empty naming template")
-    sample = {"folder": "F", "name": "N", "season": 1, "episode": 1, "language": "German Dub", "ext": "mp4",
-              "title": "T", "key": "k"}
+    sample = {
+        "folder": "F",
+        "name": "N",
+        "season": 1,
+        "episode": 1,
+        "language": "German Dub",
+        "ext": "mp4",
+        "title": "T",
+        "key": "k",
+    }
     try:
         value.format(**sample)
     except (KeyError, IndexError, ValueError) as exc:
@@ -100,87 +108,110 @@ def _section(schema: dict) -> vol.Schema:
     return vol.Schema(schema, extra=vol.PREVENT_EXTRA)
 
 
-SERVER = _section({
-    vol.Optional("host", default="127.0.0.1"): str,
-    vol.Optional("port", default=8080): vol.All(int, vol.Range(min=1, max=65535)),
-    vol.Optional("public_url", default=None): vol.Any(None, _url),
-    vol.Optional("max_body_bytes", default=1048576): vol.All(int, vol.Range(min=1024)),
-    vol.Optional("cors_origins", default=[]): [str],
-})
-LIBRARY = _section({
-    vol.Optional("roots", default=None): vol.Any(None, vol.All([str], vol.Length(min=1))),
-    vol.Optional("watch", default=True): bool,
-    vol.Optional("watch_debounce", default=0.3): Duration,
-    vol.Optional("scan_on_start", default=True): bool,
-    vol.Optional("naming", default=DEFAULT_NAMING): _naming_template,
-    vol.Optional("movie_naming", default=DEFAULT_MOVIE_NAMING): _naming_template,
-    vol.Optional("missing_by_language", default=False): bool,
-    vol.Optional("write_nfo", default=True): bool,
-})
-DOWNLOADS = _section({
-    vol.Optional("autostart", default=True): bool,
-    vol.Optional("max_concurrent", default=2): vol.All(int, vol.Range(min=1, max=16)),
-    vol.Optional("temp_dir", default=None): vol.Any(None, str),
-    vol.Optional("language", default=["ger-dub", "ger-sub", "eng-sub"]): _str_list(LANGUAGE_CODES, 1),
-    vol.Optional("hosters", default=list(KNOWN_HOSTERS)): _str_list(KNOWN_HOSTERS, 1),
-    vol.Optional("quality", default="best"): vol.In(
-        ("best", "worst", "360p", "480p", "720p", "1080p"), msg="expected best, worst, 360p, 480p, 720p or 1080p"
-    ),
-    vol.Optional("speed_limit", default=None): Rate,
-    vol.Optional("max_retries", default=3): vol.All(int, vol.Range(min=0, max=100)),
-    vol.Optional("retry_backoff", default=30.0): Duration,
-    vol.Optional("min_free_gb", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
-    vol.Optional("auto_queue", default=False): bool,
-    vol.Optional("upgrade_language", default=False): bool,
-})
-PROVIDER = _section({
-    vol.Optional("aniworld_url", default="https://aniworld.to"): _url,
-    vol.Optional("sto_url", default="https://s.to"): _url,
-    vol.Optional("user_agent", default=DEFAULT_USER_AGENT): str,
-    vol.Optional("timeout", default=20.0): Duration,
-    vol.Optional("max_concurrent", default=2): vol.All(int, vol.Range(min=1, max=32)),
-    vol.Optional("min_interval", default=0.5): Duration,
-    vol.Optional("retries", default=3): vol.All(int, vol.Range(min=0, max=10)),
-    vol.Optional("cache_ttl", default=600.0): Duration,
-    vol.Optional("refresh_interval", default=21600.0): Duration,
-    vol.Optional("refresh_jitter", default=0.1): vol.All(vol.Coerce(float), vol.Range(min=0, max=1)),
-})
+SERVER = _section(
+    {
+        vol.Optional("host", default="127.0.0.1"): str,
+        vol.Optional("port", default=8080): vol.All(int, vol.Range(min=1, max=65535)),
+        vol.Optional("public_url", default=None): vol.Any(None, _url),
+        vol.Optional("max_body_bytes", default=1048576): vol.All(int, vol.Range(min=1024)),
+        vol.Optional("cors_origins", default=[]): [str],
+    }
+)
+LIBRARY = _section(
+    {
+        vol.Optional("roots", default=None): vol.Any(None, vol.All([str], vol.Length(min=1))),
+        vol.Optional("watch", default=True): bool,
+        vol.Optional("watch_debounce", default=0.3): Duration,
+        vol.Optional("scan_on_start", default=True): bool,
+        vol.Optional("naming", default=DEFAULT_NAMING): _naming_template,
+        vol.Optional("movie_naming", default=DEFAULT_MOVIE_NAMING): _naming_template,
+        vol.Optional("missing_by_language", default=False): bool,
+        vol.Optional("write_nfo", default=True): bool,
+    }
+)
+DOWNLOADS = _section(
+    {
+        vol.Optional("autostart", default=True): bool,
+        vol.Optional("max_concurrent", default=2): vol.All(int, vol.Range(min=1, max=16)),
+        vol.Optional("temp_dir", default=None): vol.Any(None, str),
+        vol.Optional("language", default=["ger-dub", "ger-sub", "eng-sub"]): _str_list(LANGUAGE_CODES, 1),
+        vol.Optional("hosters", default=list(KNOWN_HOSTERS)): _str_list(KNOWN_HOSTERS, 1),
+        vol.Optional("quality", default="best"): vol.In(
+            ("best", "worst", "360p", "480p", "720p", "1080p"),
+            msg="expected best, worst, 360p, 480p, 720p or 1080p",
+        ),
+        vol.Optional("speed_limit", default=None): Rate,
+        vol.Optional("max_retries", default=3): vol.All(int, vol.Range(min=0, max=100)),
+        vol.Optional("retry_backoff", default=30.0): Duration,
+        vol.Optional("min_free_gb", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        vol.Optional("auto_queue", default=False): bool,
+        vol.Optional("upgrade_language", default=False): bool,
+    }
+)
+PROVIDER = _section(
+    {
+        vol.Optional("aniworld_url", default="https://aniworld.to"): _url,
+        vol.Optional("sto_url", default="https://s.to"): _url,
+        vol.Optional("user_agent", default=DEFAULT_USER_AGENT): str,
+        vol.Optional("timeout", default=20.0): Duration,
+        vol.Optional("max_concurrent", default=2): vol.All(int, vol.Range(min=1, max=32)),
+        vol.Optional("min_interval", default=0.5): Duration,
+        vol.Optional("retries", default=3): vol.All(int, vol.Range(min=0, max=10)),
+        vol.Optional("cache_ttl", default=600.0): Duration,
+        vol.Optional("refresh_interval", default=21600.0): Duration,
+        vol.Optional("refresh_jitter", default=0.1): vol.All(vol.Coerce(float), vol.Range(min=0, max=1)),
+    }
+)
 DATABASE = _section({vol.Optional("url", default=None): _db_url})
-AUTH = _section({
-    vol.Optional("token_ttl", default=86400.0): Duration,
-    vol.Optional("login_rate_limit", default={}): _section({
-        vol.Optional("attempts", default=5): vol.All(int, vol.Range(min=1)),
-        vol.Optional("window", default=300.0): Duration,
-    }),
-    vol.Optional("api_keys_enabled", default=True): bool,
-})
-MQTT = _section({
-    vol.Optional("host", default=None): vol.Any(None, str),
-    vol.Optional("port", default=1883): vol.All(int, vol.Range(min=1, max=65535)),
-    vol.Optional("username", default=None): vol.Any(None, str),
-    vol.Optional("password", default=None): vol.Any(None, str),
-    vol.Optional("tls", default={}): _section({
-        vol.Optional("enabled", default=False): bool,
-        vol.Optional("ca_file", default=None): vol.Any(None, str),
-        vol.Optional("insecure", default=False): bool,
-    }),
-    vol.Optional("client_id", default="aniworldd"): str,
-    vol.Optional("base_topic", default="aniworld"): vol.All(str, vol.Match(r"^[^#+\s]+$", msg="invalid topic")),
-    vol.Optional("discovery", default=True): bool,
-    vol.Optional("discovery_prefix", default="homeassistant"): str,
-    vol.Optional("keepalive", default=60): vol.All(int, vol.Range(min=5)),
-    vol.Optional("progress_interval", default=1.0): Duration,
-})
-LOGGING = _section({
-    vol.Optional("level", default="INFO"): vol.All(
-        vol.Upper, vol.In(LOG_LEVELS, msg=f"expected one of {', '.join(LOG_LEVELS)}")
-    ),
-})
-WEBHOOK = _section({
-    vol.Required("url"): _url,
-    vol.Optional("events", default=list(WEBHOOK_EVENTS)): _str_list(WEBHOOK_EVENTS),
-    vol.Optional("timeout", default=10.0): Duration,
-})
+AUTH = _section(
+    {
+        vol.Optional("token_ttl", default=86400.0): Duration,
+        vol.Optional("login_rate_limit", default={}): _section(
+            {
+                vol.Optional("attempts", default=5): vol.All(int, vol.Range(min=1)),
+                vol.Optional("window", default=300.0): Duration,
+            }
+        ),
+        vol.Optional("api_keys_enabled", default=True): bool,
+    }
+)
+MQTT = _section(
+    {
+        vol.Optional("host", default=None): vol.Any(None, str),
+        vol.Optional("port", default=1883): vol.All(int, vol.Range(min=1, max=65535)),
+        vol.Optional("username", default=None): vol.Any(None, str),
+        vol.Optional("password", default=None): vol.Any(None, str),
+        vol.Optional("tls", default={}): _section(
+            {
+                vol.Optional("enabled", default=False): bool,
+                vol.Optional("ca_file", default=None): vol.Any(None, str),
+                vol.Optional("insecure", default=False): bool,
+            }
+        ),
+        vol.Optional("client_id", default="aniworldd"): str,
+        vol.Optional("base_topic", default="aniworld"): vol.All(
+            str, vol.Match(r"^[^#+\s]+$", msg="invalid topic")
+        ),
+        vol.Optional("discovery", default=True): bool,
+        vol.Optional("discovery_prefix", default="homeassistant"): str,
+        vol.Optional("keepalive", default=60): vol.All(int, vol.Range(min=5)),
+        vol.Optional("progress_interval", default=1.0): Duration,
+    }
+)
+LOGGING = _section(
+    {
+        vol.Optional("level", default="INFO"): vol.All(
+            vol.Upper, vol.In(LOG_LEVELS, msg=f"expected one of {', '.join(LOG_LEVELS)}")
+        ),
+    }
+)
+WEBHOOK = _section(
+    {
+        vol.Required("url"): _url,
+        vol.Optional("events", default=list(WEBHOOK_EVENTS)): _str_list(WEBHOOK_EVENTS),
+        vol.Optional("timeout", default=10.0): Duration,
+    }
+)
 NOTIFICATIONS = _section({vol.Optional("webhooks", default=[]): [WEBHOOK]})
 
 SECTIONS: dict[str, vol.Schema] = {
@@ -282,7 +313,7 @@ def env_overrides(env: Mapping[str, str]) -> list[tuple[str, tuple[str, ...], An
     for name, raw in sorted(env.items()):
         if not name.startswith(ENV_PREFIX):
             continue
-        rest = name[len(ENV_PREFIX):]
+        rest = name[len(ENV_PREFIX) :]
         if rest in ENV_RESERVED:
             continue
         parts = tuple(p.lower() for p in rest.split("__"))
@@ -305,9 +336,13 @@ def _apply_override(doc: dict, parts: tuple[str, ...], value: Any) -> None:
     target[parts[-1]] = value
 
 
-def validate_document(doc: Any, filename: str = "config.yaml", lines: dict[tuple, int] | None = None,
-                      env_paths: dict[tuple, str] | None = None) -> tuple[dict | None, list[ConfigIssue]]:
-    """Validate a parsed document; returns (validated, issues). Issues list every error, not just the first."""
+def validate_document(
+    doc: Any,
+    filename: str = "config.yaml",
+    lines: dict[tuple, int] | None = None,
+    env_paths: dict[tuple, str] | None = None,
+) -> tuple[dict | None, list[ConfigIssue]]:
+    """Validate a parsed document; returns (validated, issues), every issue and not just the first."""
     lines = lines or {}
     env_paths = env_paths or {}
     if doc is None:
@@ -324,13 +359,17 @@ def validate_document(doc: Any, filename: str = "config.yaml", lines: dict[tuple
         issues = []
         for err in exc.errors:
             path = tuple(err.path)
-            source = next((env_paths[path[:i]] for i in range(len(path), 0, -1) if path[:i] in env_paths), None)
+            source = next(
+                (env_paths[path[:i]] for i in range(len(path), 0, -1) if path[:i] in env_paths), None
+            )
             line = None
             for i in range(len(path), 0, -1):
                 if path[:i] in lines:
                     line = lines[path[:i]]
                     break
-            issues.append(ConfigIssue(source or filename, None if source else line, _dotted(path), _message(err)))
+            issues.append(
+                ConfigIssue(source or filename, None if source else line, _dotted(path), _message(err))
+            )
         issues.sort(key=lambda i: (i.line or 0, i.path))
         return None, issues
 
@@ -350,8 +389,12 @@ def _finalize(cfg: dict, base_dir: Path) -> dict:
     return cfg
 
 
-def load_text(text: str, filename: str = "config.yaml", env: Mapping[str, str] | None = None,
-              base_dir: Path | None = None) -> dict:
+def load_text(
+    text: str,
+    filename: str = "config.yaml",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> dict:
     """Validate YAML text plus environment overrides; raise ConfigError listing every issue."""
     doc, lines = parse_yaml(text, filename)
     if doc is None:

@@ -28,7 +28,9 @@ class Notifier:
         self.socket_path = env.get("NOTIFY_SOCKET") or None
         usec = env.get("WATCHDOG_USEC")
         pid = env.get("WATCHDOG_PID")
-        self.watchdog_usec = int(usec) if usec and usec.isdigit() and (not pid or pid == str(os.getpid())) else 0
+        self.watchdog_usec = (
+            int(usec) if usec and usec.isdigit() and (not pid or pid == str(os.getpid())) else 0
+        )
         self._sock: socket.socket | None = None
 
     @property

@@ -42,8 +42,12 @@ def one_run(idle: float) -> tuple[float, float, float]:
         sock.settimeout(60)
         env = {**os.environ, "NOTIFY_SOCKET": str(sock_path)}
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "aniworldd", "run", "--config", str(cfg)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aniworldd", "run", "--config", str(cfg)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while b"READY=1" not in sock.recv(4096):
                 pass
@@ -67,13 +71,17 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=5.0)
     args = parser.parse_args()
     runs = [one_run(args.idle) for _ in range(args.runs)]
-    print(json.dumps({
-        "runs": args.runs,
-        "ready_s_p50": round(statistics.median(r[0] for r in runs), 3),
-        "ready_s_max": round(max(r[0] for r in runs), 3),
-        "idle_rss_mb": round(statistics.median(r[1] for r in runs), 1),
-        "sigterm_stop_s_max": round(max(r[2] for r in runs), 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "runs": args.runs,
+                "ready_s_p50": round(statistics.median(r[0] for r in runs), 3),
+                "ready_s_max": round(max(r[0] for r in runs), 3),
+                "idle_rss_mb": round(statistics.median(r[1] for r in runs), 1),
+                "sigterm_stop_s_max": round(max(r[2] for r in runs), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from pony.orm import Database, Json, LongStr, Optional, PrimaryKey, Required, Set, composite_index, composite_key
+from pony.orm import (
+    Database,
+    Json,
+    LongStr,
+    Optional,
+    PrimaryKey,
+    Required,
+    Set,
+    composite_index,
+    composite_key,
+)
 
 #: Queue item statuses (the seed's names).
 PENDING = "pending"

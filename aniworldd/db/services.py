@@ -102,9 +102,7 @@ class AnimeSeriesService:
 
     async def list(self) -> list[dict]:
         def q() -> list[dict]:
-            rows = self.store.e.AnimeSeries.select(lambda s: s.deleted_at is None).order_by(
-                lambda s: s.name
-            )
+            rows = self.store.e.AnimeSeries.select(lambda s: s.deleted_at is None).order_by(lambda s: s.name)
             return [series_to_dict(s) for s in rows]
 
         return await self.store.run(q)

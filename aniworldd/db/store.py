@@ -35,7 +35,7 @@ def default_url(data_dir: str | Path) -> str:
 
 def _bind(db: Database, url: str) -> str:
     if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///"):])
+        path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
 
         @db.on_connect(provider="sqlite")
@@ -91,7 +91,7 @@ class Store:
 
     @property
     def sqlite_path(self) -> Path | None:
-        return Path(self.url[len("sqlite:///"):]) if self.provider == "sqlite" else None
+        return Path(self.url[len("sqlite:///") :]) if self.provider == "sqlite" else None
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         self._thread_id = threading.get_ident()
@@ -132,7 +132,9 @@ class Store:
             path = self.sqlite_path
             return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
         try:
-            return int(self.run_sync(lambda: self.db.select("SELECT pg_database_size(current_database())")[0]))
+            return int(
+                self.run_sync(lambda: self.db.select("SELECT pg_database_size(current_database())")[0])
+            )
         except Exception:
             return None
 

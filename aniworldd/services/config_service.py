@@ -108,11 +108,13 @@ class ConfigService:
         result = []
         for p in sorted(self.backup_dir.glob("config-*.yaml"), reverse=True):
             st = p.stat()
-            result.append({
-                "name": p.name,
-                "size": st.st_size,
-                "created_at": datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace("+00:00", "Z"),
-            })
+            result.append(
+                {
+                    "name": p.name,
+                    "size": st.st_size,
+                    "created_at": datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace("+00:00", "Z"),
+                }
+            )
         return result
 
     async def restore(self, name: str) -> dict:

@@ -67,7 +67,9 @@ class ServerThread:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         site_runner, origin = await start_fakesite()
-        extra = f"server:\n  port: {self.port}\nnotifications:\n  webhooks:\n    - url: {origin}/no-such-hook\n"
+        extra = (
+            f"server:\n  port: {self.port}\nnotifications:\n  webhooks:\n    - url: {origin}/no-such-hook\n"
+        )
         daemon = Daemon(load_config(write_config(self.tmp_path, origin, extra), env={}))
         await daemon.start()
         try:

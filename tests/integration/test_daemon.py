@@ -56,8 +56,12 @@ def test_daemon_ready_health_and_sigterm(tmp_path: Path) -> None:
     sock.bind(str(sock_path))
     env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "300000"}
     env.pop("JOURNAL_STREAM", None)
-    proc = subprocess.Popen([sys.executable, "-m", "aniworldd", "run", "--config", str(cfg)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aniworldd", "run", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         messages = _recv_until(sock, "READY=1", time.monotonic() + 30)
         assert any("READY=1" in m for m in messages), messages
@@ -81,8 +85,12 @@ def test_daemon_ready_health_and_sigterm(tmp_path: Path) -> None:
 def test_invalid_config_exits_1_with_path(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text("downloads:\n  max_concurrent: lots\n")
-    res = subprocess.run([sys.executable, "-m", "aniworldd", "run", "--config", str(cfg)],
-                         capture_output=True, text=True, timeout=30)
+    res = subprocess.run(
+        [sys.executable, "-m", "aniworldd", "run", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert res.returncode == 1
     assert f"{cfg}:2 downloads.max_concurrent: expected int" in res.stderr
 
@@ -93,9 +101,14 @@ async def test_health_is_503_when_database_unusable(config) -> None:
     async with TestClient(TestServer(create_app(ctx))) as client:
         ok = await client.get("/health")
         assert ok.status == 200
-        store.sqlite_path.unlink()
-        Path(f"{store.sqlite_path}-wal").unlink(missing_ok=True)
-        store.sqlite_path.mkdir()  # the database file is now a folder
+        db_path = store.sqlite_path
+
+        def replace_db_file_with_folder() -> None:
+            db_path.unlink()
+            Path(f"{db_path}-wal").unlink(missing_ok=True)
+            db_path.mkdir()
+
+        replace_db_file_with_folder()
         store._executor.submit(store.db.disconnect).result()  # drop the open connection to the old file
         bad = await client.get("/health")
         assert bad.status == 503

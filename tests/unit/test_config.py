@@ -15,10 +15,25 @@ def test_empty_file_is_valid_with_every_section(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("")
     cfg = load_config(path, env={})
-    assert set(cfg) >= {"data_dir", "server", "library", "downloads", "provider", "database", "auth", "mqtt",
-                        "logging", "notifications"}
-    assert cfg["server"] == {"host": "127.0.0.1", "port": 8080, "public_url": None, "max_body_bytes": 1048576,
-                             "cors_origins": []}
+    assert set(cfg) >= {
+        "data_dir",
+        "server",
+        "library",
+        "downloads",
+        "provider",
+        "database",
+        "auth",
+        "mqtt",
+        "logging",
+        "notifications",
+    }
+    assert cfg["server"] == {
+        "host": "127.0.0.1",
+        "port": 8080,
+        "public_url": None,
+        "max_body_bytes": 1048576,
+        "cors_origins": [],
+    }
     assert cfg["data_dir"] == str(tmp_path / "data")
     assert cfg["library"]["roots"] == [str(tmp_path / "data" / "library")]
     assert cfg["database"]["url"] == f"sqlite:///{tmp_path / 'data' / 'aniworldd.db'}"
@@ -69,13 +84,16 @@ def test_top_level_must_be_mapping() -> None:
 
 
 def test_env_overrides_typed_values() -> None:
-    cfg = load_text("server:\n  port: 8080\n", env={
-        "ANIWORLDD_SERVER__PORT": "9000",
-        "ANIWORLDD_MQTT__HOST": "broker.local",
-        "ANIWORLDD_MQTT__TLS__ENABLED": "true",
-        "ANIWORLDD_MASTER_PASSWORD": "not-a-config-key",
-        "OTHER": "x",
-    })
+    cfg = load_text(
+        "server:\n  port: 8080\n",
+        env={
+            "ANIWORLDD_SERVER__PORT": "9000",
+            "ANIWORLDD_MQTT__HOST": "broker.local",
+            "ANIWORLDD_MQTT__TLS__ENABLED": "true",
+            "ANIWORLDD_MASTER_PASSWORD": "not-a-config-key",
+            "OTHER": "x",
+        },
+    )
     assert cfg["server"]["port"] == 9000
     assert cfg["mqtt"]["host"] == "broker.local"
     assert cfg["mqtt"]["tls"]["enabled"] is True

@@ -94,6 +94,7 @@ async def test_postgres_round_trip(tmp_path) -> None:
         assert [(e["season"], e["episode"], e["languages"]) for e in eps] == [(1, 1, ["ger-sub"])]
         assert store.size_bytes() > 0
     finally:
+
         def cleanup():
             s = store.e.AnimeSeries.get(key=key)
             if s:

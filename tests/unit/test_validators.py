@@ -213,5 +213,8 @@ def test_parse_anime_url_sites_sharing_one_origin() -> None:
     from aniworldd.core.validators import parse_anime_url
 
     bases = {"aniworld": "http://127.0.0.1:8090", "sto": "http://127.0.0.1:8090"}
-    assert parse_anime_url("http://127.0.0.1:8090/serie/the-office-us/staffel-1", bases) == ("sto", "the-office-us")
+    assert parse_anime_url("http://127.0.0.1:8090/serie/the-office-us/staffel-1", bases) == (
+        "sto",
+        "the-office-us",
+    )
     assert parse_anime_url("http://127.0.0.1:8090/anime/stream/kaguya", bases) == ("aniworld", "kaguya")

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,7 +26,18 @@ from aniworldd.db import DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
 from aniworldd.events import EventBus
 from aniworldd.metrics import Metrics
+from aniworldd.providers.registry import ProviderSet, build_providers
+from aniworldd.providers.sources import SourceFinder
+from aniworldd.services.anime_service import AnimeService
+from aniworldd.services.auth_service import AuthService
+from aniworldd.services.calendar_service import CalendarService
 from aniworldd.services.config_service import ConfigService
+from aniworldd.services.download_service import DownloadService
+from aniworldd.services.library_service import LibraryService
+from aniworldd.services.metadata_service import MetadataService, provider_fetcher
+from aniworldd.services.notifications import WebhookNotifier
+from aniworldd.services.refresh_service import RefreshService
+from aniworldd.services.scan_service import ScanService
 from aniworldd.systemd import Notifier, setup_logging
 
 log = logging.getLogger("aniworldd")
@@ -33,8 +45,16 @@ log = logging.getLogger("aniworldd")
 Closer = Callable[[], Awaitable[None]]
 
 
+def _make_dirs(data_dir: Path, roots: list[str]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for root in roots:
+        Path(root).mkdir(parents=True, exist_ok=True)
+
+
 class Daemon:
-    def __init__(self, config: dict, config_path: Path | None = None, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self, config: dict, config_path: Path | None = None, notifier: Notifier | None = None
+    ) -> None:
         self.config = config
         self.config_path = config_path
         self.notifier = notifier or Notifier()
@@ -57,115 +77,119 @@ class Daemon:
     async def start(self) -> None:
         cfg = self.config
         data_dir = Path(cfg["data_dir"])
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for root in cfg["library"]["roots"]:
-            Path(root).mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_dirs, data_dir, cfg["library"]["roots"])
 
         store = Store(cfg["database"]["url"], data_dir)
-
-        async def close_store() -> None:
-            await asyncio.to_thread(store.close)
-
-        self._on_stop(close_store)
+        self._on_stop(lambda: asyncio.to_thread(store.close))
         bus = EventBus()
-        ctx = AppContext(config=cfg, store=store, bus=bus, config_path=self.config_path,
-                         started_at=self.started_at)
+        ctx = AppContext(
+            config=cfg, store=store, bus=bus, config_path=self.config_path, started_at=self.started_at
+        )
         ctx.series = AnimeSeriesService(store)
         ctx.config_service = ConfigService(self.config_path, data_dir, bus)
+        ctx.extras["metrics"] = Metrics(bus)  # a bus listener: counts downloads and scans for /metrics
         self.ctx = ctx
 
-        # --- components (each block builds one service and registers how to stop it) ---
-
-        # --- library scanner (issue 3): scan service + watcher + library views; first scan in background ---
-        from aniworldd.services.library_service import LibraryService
-        from aniworldd.services.scan_service import ScanService
-
-        ctx.scan = ScanService(cfg, store, bus)
-        ctx.library = LibraryService(cfg, store, ctx.scan)
-        await ctx.scan.start()  # starts the watcher when library.watch
-        self._on_stop(ctx.scan.close)
-        if cfg["library"]["scan_on_start"]:
-            ctx.scan.request_scan()
-
-        # --- provider (issue 4): aniworld.to + s.to on one shared HTTP client, AnimeService ---
-        from aniworldd.providers.registry import build_providers
-        from aniworldd.services.anime_service import AnimeService
-
-        providers = build_providers(cfg["provider"])
-        ctx.extras["providers"] = providers  # hoster resolvers and cover downloads reuse providers.client
-        self._on_stop(providers.close)
-        ctx.anime = AnimeService(
-            store, providers, cfg["library"]["roots"], bus,
-            languages=cfg["downloads"]["language"], missing_by_language=cfg["library"]["missing_by_language"],
-        )
-
-        # --- auth (issue 6): master password, JWT sessions, API keys; env sets the password on first start ---
-        from aniworldd.services.auth_service import AuthService
-
-        ctx.auth = AuthService.from_config(store, cfg)
-        await ctx.auth.bootstrap(os.environ.get("ANIWORLDD_MASTER_PASSWORD"))
-        self._on_stop(ctx.auth.close)
-
-        # --- download queue (issue 5): persistent queue, yt-dlp children; SourceFinder picks the sources ---
-        from aniworldd.providers.sources import SourceFinder
-        from aniworldd.services.download_service import DownloadService
-
-        providers = ctx.extras["providers"]  # built by the provider block above
-        finder = SourceFinder(providers.for_site, providers.client.session, cfg["downloads"]["hosters"],
-                              cfg["downloads"]["language"], cfg["provider"]["user_agent"])
-        ctx.queue = DownloadService(cfg, store, bus, finder)
-        self._on_stop(ctx.queue.close)  # active downloads go back to pending, partial files kept
-        if cfg["downloads"]["autostart"]:
-            await ctx.queue.start()
-
-        # --- metrics (packaging/ops): a bus listener counting downloads and scans for GET /metrics ---
-        ctx.extras["metrics"] = Metrics(bus)
-
-        # --- mqtt bridge (issue 7): only when mqtt.host is set; never waits for the broker ---
-        if cfg["mqtt"]["host"]:
-            from aniworldd.mqtt import MqttBridge
-
-            ctx.mqtt = MqttBridge(cfg, bus, data_dir, services=ctx)  # reads ctx.queue/ctx.scan lazily
-            await ctx.mqtt.start()
-            self._on_stop(ctx.mqtt.close)  # publishes `offline` (retained) before disconnecting
-
-        # --- library upkeep (issue 10): scheduled refresh, auto-queue, upgrades, NFO, webhooks, calendar ---
-        # (refresh reads ctx.anime / ctx.queue at use time; covers come through the shared provider client)
-        from aniworldd.services.calendar_service import CalendarService
-        from aniworldd.services.metadata_service import MetadataService, provider_fetcher
-        from aniworldd.services.notifications import WebhookNotifier
-        from aniworldd.services.refresh_service import RefreshService
-
-        upkeep_providers = ctx.extras.get("providers")
-        ctx.extras["calendar"] = CalendarService(store)
-        ctx.extras["notifier"] = WebhookNotifier(bus, cfg["notifications"]["webhooks"])
-        await ctx.extras["notifier"].start()
-        self._on_stop(ctx.extras["notifier"].close)
-        cover_fetch = provider_fetcher(upkeep_providers.client) if upkeep_providers else None
-        ctx.extras["metadata"] = MetadataService(store, cfg["library"]["write_nfo"], cover_fetch)
-        await ctx.extras["metadata"].start(bus)
-        self._on_stop(ctx.extras["metadata"].close)
-        ctx.extras["refresh"] = RefreshService(
-            store, None, None, cfg["provider"], cfg["downloads"], bus=bus, services=ctx
-        )
-        await ctx.extras["refresh"].start()
-        self._on_stop(ctx.extras["refresh"].close)
-
-        # --- web server ---
-        app = create_app(ctx)
-        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, cfg["server"]["host"], cfg["server"]["port"], reuse_address=True)
-        await site.start()
-        sockets = site._server.sockets if site._server else []  # noqa: SLF001 - aiohttp has no public accessor
-        self.port = sockets[0].getsockname()[1] if sockets else cfg["server"]["port"]
-        self._on_stop(self.runner.cleanup)
+        await self._start_library(ctx)
+        providers = self._build_provider(ctx)
+        await self._start_auth(ctx)
+        await self._start_queue(ctx, providers)
+        await self._start_mqtt(ctx, data_dir)
+        await self._start_upkeep(ctx, providers)
+        await self._start_web(ctx)
 
         if self.notifier.watchdog_interval:
             self._background(self._watchdog_loop(self.notifier.watchdog_interval), "watchdog")
         status = f"listening on {cfg['server']['host']}:{self.port}"
         log.info("aniworldd %s %s (data dir %s)", __version__, status, data_dir)
         self.notifier.ready(status)
+
+    async def _start_library(self, ctx: AppContext) -> None:
+        """Scanner, watcher and library views; the first scan runs in the background."""
+        ctx.scan = ScanService(ctx.config, ctx.store, ctx.bus)
+        ctx.library = LibraryService(ctx.config, ctx.store, ctx.scan)
+        await ctx.scan.start()  # starts the watcher when library.watch
+        self._on_stop(ctx.scan.close)
+        if ctx.config["library"]["scan_on_start"]:
+            ctx.scan.request_scan()
+
+    def _build_provider(self, ctx: AppContext) -> ProviderSet:
+        """aniworld.to + s.to on one shared HTTP client (hosters and cover downloads reuse it)."""
+        cfg = ctx.config
+        providers = build_providers(cfg["provider"])
+        ctx.extras["providers"] = providers
+        self._on_stop(providers.close)
+        ctx.anime = AnimeService(
+            ctx.store,
+            providers,
+            cfg["library"]["roots"],
+            ctx.bus,
+            languages=cfg["downloads"]["language"],
+            missing_by_language=cfg["library"]["missing_by_language"],
+        )
+        return providers
+
+    async def _start_auth(self, ctx: AppContext) -> None:
+        """Master password, JWT sessions, API keys; ANIWORLDD_MASTER_PASSWORD sets it on first start."""
+        ctx.auth = AuthService.from_config(ctx.store, ctx.config)
+        await ctx.auth.bootstrap(os.environ.get("ANIWORLDD_MASTER_PASSWORD"))
+        self._on_stop(ctx.auth.close)
+
+    async def _start_queue(self, ctx: AppContext, providers: ProviderSet) -> None:
+        """The persistent queue; yt-dlp children download what the SourceFinder resolves."""
+        cfg = ctx.config
+        finder = SourceFinder(
+            providers.for_site,
+            providers.client.session,
+            cfg["downloads"]["hosters"],
+            cfg["downloads"]["language"],
+            cfg["provider"]["user_agent"],
+        )
+        ctx.queue = DownloadService(cfg, ctx.store, ctx.bus, finder)
+        self._on_stop(ctx.queue.close)  # active downloads go back to pending, partial files kept
+        if cfg["downloads"]["autostart"]:
+            await ctx.queue.start()
+
+    async def _start_mqtt(self, ctx: AppContext, data_dir: Path) -> None:
+        """Only when mqtt.host is set; never waits for the broker."""
+        if not ctx.config["mqtt"]["host"]:
+            return
+        from aniworldd.mqtt import MqttBridge  # aiomqtt is only loaded by those who use it
+
+        ctx.mqtt = MqttBridge(ctx.config, ctx.bus, data_dir, queue=ctx.queue, scan=ctx.scan)
+        await ctx.mqtt.start()
+        self._on_stop(ctx.mqtt.close)  # publishes `offline` (retained) before disconnecting
+
+    async def _start_upkeep(self, ctx: AppContext, providers: ProviderSet) -> None:
+        """Scheduled refresh with auto-queue and language upgrades, NFO/poster, webhooks, calendar."""
+        cfg = ctx.config
+        ctx.extras["calendar"] = CalendarService(ctx.store)
+        notifier = WebhookNotifier(ctx.bus, cfg["notifications"]["webhooks"])
+        ctx.extras["notifier"] = notifier
+        await notifier.start()
+        self._on_stop(notifier.close)
+        metadata = MetadataService(ctx.store, cfg["library"]["write_nfo"], provider_fetcher(providers.client))
+        ctx.extras["metadata"] = metadata
+        await metadata.start(ctx.bus)
+        self._on_stop(metadata.close)
+        refresh = RefreshService(
+            ctx.store, ctx.anime, ctx.queue, cfg["provider"], cfg["downloads"], bus=ctx.bus
+        )
+        ctx.extras["refresh"] = refresh
+        await refresh.start()
+        self._on_stop(refresh.close)
+
+    async def _start_web(self, ctx: AppContext) -> None:
+        cfg = ctx.config
+        self.runner = web.AppRunner(
+            create_app(ctx), handle_signals=False, access_log=None, shutdown_timeout=2.0
+        )
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, cfg["server"]["host"], cfg["server"]["port"], reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # aiohttp has no public accessor
+        self.port = sockets[0].getsockname()[1] if sockets else cfg["server"]["port"]
+        self._on_stop(self.runner.cleanup)
 
     async def _watchdog_loop(self, interval: float) -> None:
         while True:
@@ -206,7 +230,7 @@ def run(config_path: str | None) -> int:
         config = load_config(path)
     except ConfigError as exc:
         for issue in exc.issues:
-            print(issue, file=__import__("sys").stderr)
+            print(issue, file=sys.stderr)
         return 1
     setup_logging(config["logging"]["level"])
     daemon = Daemon(config, Path(path).resolve() if path else None)

@@ -26,10 +26,14 @@ SUBSCRIBED = frozenset(
         ev.SCAN_PROGRESS,
         ev.SCAN_COMPLETE,
         ev.SCAN_FAILED,
+        ev.NEW_EPISODES,
     }
 )
-#: Bus events forwarded verbatim (seed envelope) to `<base>/event`.
-FORWARDED = frozenset({ev.DOWNLOAD_COMPLETE, ev.DOWNLOAD_FAILED, ev.SCAN_COMPLETE, ev.SCAN_FAILED})
+#: Bus events forwarded verbatim (seed envelope) to `<base>/event`; new_episodes beyond the seed's four
+#: because "a new episode was found" is what an automation most often wants to announce.
+FORWARDED = frozenset(
+    {ev.DOWNLOAD_COMPLETE, ev.DOWNLOAD_FAILED, ev.SCAN_COMPLETE, ev.SCAN_FAILED, ev.NEW_EPISODES}
+)
 
 #: Dirty flags the bridge's publishers watch.
 QUEUE_STATE = "queue_state"

@@ -301,5 +301,6 @@ class StoProvider(SiteProvider):
         return info
 
     async def get_episode_links(self, key: str, season: int, episode: int) -> list[HosterLink]:
-        page = await self.client.get(self.episode_url(key, season, episode))
+        # Never cached: the offers (languages, hosters, redirect tokens) are what a download is about to use.
+        page = await self.client.get(self.episode_url(key, season, episode), use_cache=False)
         return parse_episode_page(page.text, page.url, self.urls)

@@ -934,6 +934,8 @@ class DownloadService:
                 "language": language,
                 "path": str(dst),
                 "size_bytes": size,
+                # A language upgrade names the file it replaced, so clients can tell it from a new episode.
+                "replaced": old if old and Path(old) != dst else None,
             },
         )
         log.info("downloaded %s %s -> %s", info["key"], _label(info["season"], info["episode"]), dst)

@@ -293,10 +293,10 @@ class RefreshService:
         retry it); it is tried again once the provider lists an even better language.
         """
 
-        def q() -> tuple[str, list[dict]]:
+        def q() -> list[dict]:
             s = self.store.e.AnimeSeries.get(key=key)
             if s is None:
-                return "", []
+                return []
             busy = set()
             failed = set()
             for i in s.queue_items:
@@ -320,25 +320,14 @@ class RefreshService:
                             "replaces": e.on_disk_path,
                         }
                     )
-            return s.site, out
+            return out
 
-        site, upgrades = await self.store.run(q)
+        upgrades = await self.store.run(q)
         done = []
         for up in upgrades:
-            self._forget_episode_page(site, key, up["season"], up["episode"])
             if await self._queue(key, [up], language=up["language"], replaces=up["replaces"]):
                 done.append(up)
         return done
-
-    def _forget_episode_page(self, site: str, key: str, season: int, episode: int) -> None:
-        """The provider client may still cache the episode page from the last download, listing only the
-        old languages; the download must see what the listing just announced."""
-        providers = getattr(self.anime, "providers", None)
-        try:
-            provider = providers.for_site(site)
-            provider.client.invalidate(provider.episode_url(key, season, episode))
-        except (AttributeError, ValueError):  # another provider shape: nothing cached we know of
-            pass
 
     async def set_monitored(self, key: str, monitored: bool) -> dict:
         """Turn scheduled refresh of one series on or off; announced as series_updated."""

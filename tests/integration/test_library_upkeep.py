@@ -228,6 +228,7 @@ async def test_left_alone_the_daemon_downloads_new_episodes_and_upgrades(tmp_pat
                 await _until(lambda: not old.exists(), "old German Sub file removed")
             assert watch.polls > 100 and watch.gaps == 0, (watch.polls, watch.gaps)
             assert Path(upgraded["path"]) == new and _is_file(new) and not _is_file(old)
+            assert upgraded["replaced"] == str(old) and second["replaced"] is None
             assert _is_file(second["path"]) and "S01E002 - (German Dub)" in second["path"]
             assert len(state.site_requests()) > refreshes_before  # found by the scheduled refresh
 
@@ -240,6 +241,13 @@ async def test_left_alone_the_daemon_downloads_new_episodes_and_upgrades(tmp_pat
                 }
 
             await mqtt.wait(lambda _r: {(1, 2, GER_DUB), (1, 1, GER_DUB)} <= mqtt_completes(), within=WAIT)
+            mqtt_new = [
+                (e["season"], e["episode"])
+                for b in (m.json() for m in mqtt.on(f"{base_topic}/event"))
+                if b["type"] == "new_episodes"
+                for e in b["data"]["episodes"]
+            ]
+            assert mqtt_new == [(1, 2)]
 
             # The webhook got the new episode and every download, in the WebSocket envelope.
             await _until(lambda: len(hooks.of("download_complete")) >= 3, "webhook download_complete x3")

@@ -43,6 +43,7 @@ from aniworldd.core.markers import (
     parse_legacy_key,
     parse_marker_json,
 )
+from aniworldd.fileio import fsync_dir
 
 FORMAT = 1
 DB_NAME = "aniworldd.db"
@@ -118,19 +119,6 @@ def _fsync_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     finally:
         os.close(fd)
     os.chmod(path, mode)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:
@@ -305,7 +293,7 @@ def create_backup(config_path: Path | None, output: Path | None) -> dict:
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-    _fsync_dir(output.parent)
+    fsync_dir(output.parent)
     manifest["output"] = str(output)
     manifest["size_bytes"] = output.stat().st_size
     return manifest
@@ -463,7 +451,7 @@ def restore_backup(archive: Path, config_path: Path | None, write_markers: bool 
                 else:
                     config_path.unlink(missing_ok=True)
             raise
-    _fsync_dir(db_path.parent)
+    fsync_dir(db_path.parent)
 
     restored_files = []
     for name, data in members.items():

@@ -9,12 +9,11 @@ half-written marker that would turn a matched folder into an unmatched one.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aniworldd.core.validators import SITES, validate_series_key
+from aniworldd.fileio import atomic_write
 
 MARKER_NAME = ".aniworld.json"
 LEGACY_KEY_NAME = "key"
@@ -115,26 +114,5 @@ def write_marker(
         raise ValueError(f"{folder} is not a folder")
     marker = Marker(key=key, site=site, name=name, link=link)
     data = json.dumps(marker.to_json(), ensure_ascii=False, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".aniworld.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, folder / MARKER_NAME)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename durable; not every filesystem allows fsync on a directory
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    atomic_write(folder / MARKER_NAME, data, 0o644)
     return marker

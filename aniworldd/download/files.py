@@ -14,6 +14,8 @@ import re
 import shutil
 from pathlib import Path
 
+from aniworldd.fileio import fsync_dir
+
 #: Every temp file of a queue item starts with this (`aw-<id>-<hoster>-<language>.<ext>[.part]`).
 TEMP_PREFIX = "aw-"
 #: Hidden name used next to the target while copying across filesystems.
@@ -86,19 +88,6 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(p).free
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -138,4 +127,4 @@ def move_into_place(src: Path, dst: Path) -> None:
             staging.unlink(missing_ok=True)
             raise
         src.unlink()
-    _fsync_dir(dst.parent)
+    fsync_dir(dst.parent)

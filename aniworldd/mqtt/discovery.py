@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import socket
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from aniworldd.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -27,22 +27,6 @@ INSTALL_ID_FILE = "install_id"
 REGISTRY_FILE = "mqtt_discovery.json"
 _INSTALL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _NODE_RE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write via a temp file + rename so a crash never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_install_id(data_dir: str | Path) -> str:
@@ -56,7 +40,7 @@ def load_install_id(data_dir: str | Path) -> str:
     except FileNotFoundError:
         pass
     value = uuid.uuid4().hex
-    _atomic_write(path, value + "\n")
+    atomic_write(path, value + "\n")
     return value
 
 
@@ -283,4 +267,4 @@ class DiscoveryRegistry:
         return {t for t in topics or [] if isinstance(t, str) and t and "#" not in t and "+" not in t}
 
     def save(self, topics: set[str]) -> None:
-        _atomic_write(self.path, json.dumps({"topics": sorted(topics)}, indent=2) + "\n")
+        atomic_write(self.path, json.dumps({"topics": sorted(topics)}, indent=2) + "\n")

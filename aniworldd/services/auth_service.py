@@ -39,6 +39,7 @@ import jwt
 from aniworldd.db import Store
 from aniworldd.db.models import utcnow
 from aniworldd.events import iso_timestamp
+from aniworldd.fileio import atomic_write
 from aniworldd.services.errors import BadRequest, Conflict, NotFound, ServiceError
 
 log = logging.getLogger(__name__)
@@ -115,22 +116,6 @@ def validate_password(password: Any) -> str:
     return password
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomic write of a 0600 file: the temp file is created 0600, so the secret is never world-readable."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _to_aware(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -172,7 +157,7 @@ class PasswordFile:
                 "version": int(previous.get("version") or 0) + 1,
                 "updated_at": iso_timestamp(),
             }
-            _write_private(self.path, json.dumps(doc, indent=2).encode("utf-8"))
+            atomic_write(self.path, json.dumps(doc, indent=2).encode("utf-8"))
             return doc
 
     def set_password(self, password: str, rounds: int = 12) -> dict:
@@ -193,7 +178,7 @@ def load_or_create_secret(data_dir: str | Path) -> bytes:
     except FileNotFoundError:
         pass
     secret = secrets.token_hex(64)
-    _write_private(path, secret.encode("ascii"))
+    atomic_write(path, secret.encode("ascii"))
     return secret.encode("ascii")
 
 

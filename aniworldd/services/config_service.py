@@ -7,9 +7,7 @@ bad edit through the API or UI can always be undone and a crash mid-write never 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,31 +16,11 @@ import yaml
 
 from aniworldd.config import ConfigError, ConfigIssue, load_config, load_text, parse_yaml, validate_document
 from aniworldd.events import CONFIG_CHANGED, EventBus
+from aniworldd.fileio import atomic_write
 from aniworldd.services.errors import BadRequest, NotFound
 
 BACKUPS_KEPT = 20
 BACKUP_NAME_RE = re.compile(r"^config-\d{8}T\d{6}\d{6}Z\.yaml$")
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write to a temp file in the same folder, fsync it, rename over the target, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class ConfigService:

@@ -22,7 +22,7 @@ from aniworldd.core.nfo import build_tvshow_nfo
 from aniworldd.db import Store
 from aniworldd.db.services import series_to_dict
 from aniworldd.events import SERIES_ADDED, SERIES_UPDATED, EventBus
-from aniworldd.services.config_service import atomic_write
+from aniworldd.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,8 @@ from aniworldd.config import load_text
 from aniworldd.db import Store
 from aniworldd.events import EventBus
 
-try:  # the look-alike provider site; registered here so every test folder can use it
-    from tests.fakesite.fixtures import *  # noqa: F403
-except ImportError:  # pragma: no cover - only while the fake site is being written
-    pass
+# The look-alike provider site's fixtures, registered here so every test folder can use them.
+from tests.fakesite.fixtures import *  # noqa: F403
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import voluptuous as vol
 from aiohttp import web
 
+from aniworldd.api import library_extras, static, system
 from aniworldd.api.cache import CACHE, ResponseCache
 from aniworldd.api.common import BODY, CTX, IDENTITY, PARAMS, QUERY, error_response
 from aniworldd.api.context import AppContext
@@ -99,35 +100,20 @@ def _wrap(route: Route, fn: Handler) -> Handler:
     return handler
 
 
-#: Modules of other components that contribute routes: a `ROUTES` list in the table format (registered
-#: through the same wrapper, so auth, validation and OpenAPI cover them) and/or an `add_routes(app)` hook
-#: for what is not JSON API (/metrics, the UI's static files).
-OPTIONAL_ROUTE_MODULES = (
-    "aniworldd.api.system",  # packaging/ops: /api/system/status, /metrics
-    "aniworldd.api.library_extras",  # issue 10: monitoring, refresh, calendar, webhook test
-)
+#: Route modules beside the seed's table: a `ROUTES` list in the table format (registered through the same
+#: wrapper, so auth, validation and OpenAPI cover them) and an `add_routes(app)` hook for what is not JSON
+#: API (/metrics, the calendar feed).
+EXTRA_ROUTE_MODULES = (system, library_extras)
 
 
-def _optional_routes(app: web.Application) -> list[Route]:
+def _extra_routes(app: web.Application) -> list[Route]:
     routes: list[Route] = []
-    for name in OPTIONAL_ROUTE_MODULES:
-        module = _optional_module(name)
-        if module is None:
-            continue
-        routes += list(getattr(module, "ROUTES", []) or [])
+    for module in EXTRA_ROUTE_MODULES:
+        routes += list(getattr(module, "ROUTES", []))
         add_routes = getattr(module, "add_routes", None)
         if callable(add_routes):
             add_routes(app)
     return routes
-
-
-def _optional_module(name: str):  # noqa: ANN202 - a module or None
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
 
 
 def create_app(ctx: AppContext) -> web.Application:
@@ -139,7 +125,7 @@ def create_app(ctx: AppContext) -> web.Application:
     hub = Hub(ctx.bus)
     app[HUB] = hub
 
-    routes = list(ROUTES) + _optional_routes(app)
+    routes = list(ROUTES) + _extra_routes(app)
     public = {r.path for r in routes if not r.auth} | {r.path + "/" for r in routes if not r.auth}
     if server.get("cors_origins"):
         app.middlewares.append(cors_middleware(list(server["cors_origins"])))
@@ -164,7 +150,5 @@ def create_app(ctx: AppContext) -> web.Application:
     spec = build_openapi(routes)
     app[OPENAPI_KEY] = spec
     app[DOCS_HTML_KEY] = render_docs(spec)
-    static = _optional_module("aniworldd.api.static")  # the bundled UI (web UI helper): / and /static/
-    if static is not None:
-        static.add_routes(app)
+    static.add_routes(app)  # the bundled UI: / and /static/
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .hosters import add_routes as add_hoster_routes
 from .sites import add_site_routes
 from .state import FakeSiteState
 
@@ -16,12 +17,7 @@ def make_app(state: FakeSiteState | None = None) -> web.Application:
     app = web.Application()
     app[STATE_KEY] = state
     add_site_routes(app, state)
-    try:
-        from .hosters import add_routes
-    except ImportError:  # the hoster helper's module is not there yet: sites only
-        pass
-    else:
-        add_routes(app, state)
+    add_hoster_routes(app, state)
     return app
 
 

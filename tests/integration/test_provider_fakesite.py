@@ -165,11 +165,9 @@ async def test_search_add_links_resolve_media_for_an_unseen_series(
     assert embed == f"{fakesite}/vidoza/embed-{code}.html"
     assert fakesite_state.code_info(code)["episode"] == 2
 
-    try:
-        from aniworldd.providers.hosters import resolve_media
-        from tests.fakesite.media import ffmpeg_available
-    except ImportError:  # pragma: no cover - the hoster part lives in another module
-        pytest.skip("hoster resolvers not available")
+    from aniworldd.providers.hosters import resolve_media
+    from tests.fakesite.media import ffmpeg_available
+
     source = await resolve_media(fakesite_providers.client.session, "Vidoza", embed)
     assert source.url.startswith(f"{fakesite}/media/") and source.kind == "mp4"
     if not ffmpeg_available():

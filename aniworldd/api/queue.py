@@ -1,4 +1,4 @@
-"""/api/queue: status, add (DownloadRequest), remove, start/stop/pause/resume, retry, clear completed."""
+"""/api/queue: status, add, remove, priority, start/stop/pause/resume, retry, clear completed."""
 
 from __future__ import annotations
 
@@ -106,3 +106,10 @@ async def remove(request: web.Request) -> web.Response:
     if removed is False:
         raise NotFound(f"no queue item with id {item_id}", {"id": item_id})
     return json_response({"status": "success", "message": f"item {item_id} removed"})
+
+
+async def set_priority(request: web.Request) -> web.Response:
+    queue = service(request, "queue")
+    item = await queue.set_priority(params(request)["item_id"], body(request)["priority"])
+    _changed(request)
+    return json_response(item)

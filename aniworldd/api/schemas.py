@@ -169,6 +169,10 @@ RETRY = vol.Schema(
     },
     extra=vol.REMOVE_EXTRA,
 )
+PRIORITY_CHANGE = vol.Schema(
+    {vol.Required("priority", description="new priority of a pending item"): vol.In(PRIORITIES)},
+    extra=vol.REMOVE_EXTRA,
+)
 #: PUT /api/config and POST /api/config/validate take the YAML document as JSON (or {"config": document});
 #: its content is checked by the config schema itself and reported as 422 with per-field issues.
 CONFIG_DOCUMENT = vol.Schema({}, extra=vol.ALLOW_EXTRA)
@@ -744,6 +748,21 @@ ROUTES: list[Route] = [
         "queue",
         params={"item_id": PathId},
         responses={200: ("removed", ref("Message")), 404: ("no such item", None)},
+        needs="queue",
+    ),
+    Route(
+        "PATCH",
+        "/api/queue/{item_id}",
+        "queue.set_priority",
+        "Change the priority of a pending queue item",
+        "queue",
+        params={"item_id": PathId},
+        body=PRIORITY_CHANGE,
+        responses={
+            200: ("the updated item", ref("DownloadItem")),
+            404: ("no such item", None),
+            409: ("the item is not pending (downloading, completed, failed or cancelled)", None),
+        },
         needs="queue",
     ),
     # websocket and docs

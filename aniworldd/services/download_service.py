@@ -397,6 +397,36 @@ class DownloadService:
         self._notify()
         return removed
 
+    async def set_priority(self, item_id: int, priority: str) -> dict:
+        """Move a pending item up or down the queue; 404 unknown, 409 once it is no longer pending.
+
+        The check and the change happen in one DB-thread call, so the dispatcher (which takes items
+        on the same thread) cannot start the item in between.
+        """
+        await self._ensure_recovered()
+        if not isinstance(item_id, int) or isinstance(item_id, bool):
+            raise BadRequest("item id must be an integer")
+        if priority not in PRIORITY_RANK:
+            raise BadRequest(f"priority must be one of {', '.join(PRIORITY_RANK)}")
+
+        def q() -> dict:
+            row = self.store.e.DownloadQueueItem.get(id=item_id)
+            if row is None or row.deleted_at is not None:
+                raise NotFound(f"no queue item {item_id}", {"item_id": item_id})
+            if row.status != PENDING:
+                raise Conflict(
+                    f"queue item {item_id} is {row.status}; only pending items can change priority",
+                    {"item_id": item_id, "status": row.status},
+                )
+            row.priority = priority
+            row.priority_rank = PRIORITY_RANK[priority]
+            return queue_item_to_dict(row)
+
+        updated = await self.store.run(q)
+        self._wake.set()
+        self._notify()
+        return updated
+
     async def clear_completed(self) -> int:
         """Hide every completed item from the lists; returns how many."""
         await self._ensure_recovered()

@@ -84,10 +84,24 @@
   }
 
   var PRIORITY_CLASS = { high: "text-bg-danger", normal: "text-bg-secondary", low: "text-bg-light border" };
+  var PRIORITIES = ["high", "normal", "low"];
+
+  /** A native select (keyboard and screen reader friendly) for a waiting item's priority. */
+  function prioritySelect(it) {
+    var current = it.priority || "normal";
+    return h("select", {
+      class: "form-select form-select-sm w-auto queue-priority",
+      dataset: { priority: it.id, current: current },
+      "aria-label": "Priority of " + itemTitle(it),
+    }, PRIORITIES.map(function (name) {
+      return h("option", { value: name, selected: name === current, text: name });
+    }));
+  }
 
   function itemRow(it, kind) {
     var p = itemProgress(it);
     var buttons = [];
+    if (kind === "pending") buttons.push(prioritySelect(it));
     if (kind === "failed") {
       buttons.push(h("button", { type: "button", class: "btn btn-sm btn-outline-primary", dataset: { retry: it.id },
         "aria-label": "Retry " + itemTitle(it), text: "Retry" }));
@@ -109,7 +123,9 @@
         it.priority && it.priority !== "normal"
           ? h("span", { class: "badge " + (PRIORITY_CLASS[it.priority] || "text-bg-secondary"), text: it.priority + " priority" })
           : null),
-      h("div", { class: "btn-group btn-group-sm" }, buttons));
+      h("div", { class: "d-flex align-items-center gap-2" },
+        kind === "pending" ? buttons[0] : null,
+        h("div", { class: "btn-group btn-group-sm" }, kind === "pending" ? buttons.slice(1) : buttons)));
     var body = [];
     if (kind === "active") {
       body.push(progressBar(it, p, "progress-bar-striped progress-bar-animated"));
@@ -189,7 +205,8 @@
     // Keep focus on the same button across a re-render (keyboard users).
     var focused = document.activeElement;
     var focusKey = focused && focused.closest && focused.closest(".queue-item") && focused.dataset
-      ? { id: focused.closest(".queue-item").dataset.itemId, retry: focused.dataset.retry, remove: focused.dataset.remove }
+      ? { id: focused.closest(".queue-item").dataset.itemId, retry: focused.dataset.retry, remove: focused.dataset.remove,
+        priority: focused.dataset.priority }
       : null;
 
     renderList($("#queue-active"), active, "active", running ? (paused ? "Paused." : "Nothing is downloading.") : "The queue is stopped.");
@@ -199,7 +216,8 @@
 
     if (focusKey && focusKey.id) {
       var row = document.querySelector(".queue-item[data-item-id='" + focusKey.id + "']");
-      var target = row && (row.querySelector(focusKey.retry ? "[data-retry]" : "[data-remove]"));
+      var target = row && (row.querySelector(focusKey.retry ? "[data-retry]"
+        : focusKey.priority ? "select[data-priority]" : "[data-remove]"));
       if (target) target.focus();
     }
     App.markReady("queue");
@@ -303,10 +321,41 @@
     });
   }
 
+  function setPriority(select) {
+    var id = select.dataset.priority;
+    var previous = select.dataset.current;
+    var wanted = select.value;
+    if (wanted === previous) return;
+    var hadFocus = document.activeElement === select;
+    select.disabled = true;
+    select.setAttribute("aria-busy", "true");
+    App.api("PATCH", "/api/queue/" + encodeURIComponent(id), { priority: wanted }).then(function (item) {
+      App.toast("Priority of " + itemTitle(item) + " set to " + item.priority, "success");
+      return fetchStatus();
+    }, function (err) {
+      select.value = previous; // nothing changed on the server
+      App.showError(err, "Priority");
+      if (err && err.status === 409) fetchStatus(); // it started meanwhile
+    }).then(function () {
+      var row = document.querySelector(".queue-item[data-item-id='" + String(id).replace(/'/g, "") + "']");
+      var again = row && row.querySelector("select[data-priority]");
+      if (!again) return;
+      again.disabled = false;
+      again.removeAttribute("aria-busy");
+      // Give focus back only if it was lost to the disabled select, never take it from elsewhere.
+      var lost = !document.activeElement || document.activeElement === document.body;
+      if (hadFocus && lost) again.focus();
+    });
+  }
+
   function init() {
     $("[data-view='queue'] [role='toolbar']").addEventListener("click", function (ev) {
       var btn = ev.target.closest("[data-queue-action]");
       if (btn) runAction(btn.getAttribute("data-queue-action"), btn);
+    });
+    $("[data-view='queue']").addEventListener("change", function (ev) {
+      var select = ev.target.closest && ev.target.closest("select[data-priority]");
+      if (select) setPriority(select);
     });
     $("[data-view='queue']").addEventListener("click", function (ev) {
       var btn = ev.target.closest("button[data-retry], button[data-remove]");

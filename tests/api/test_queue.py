@@ -158,3 +158,59 @@ async def test_retry_and_clear_completed(with_series: Api) -> None:
     assert status == 200 and body["count"] == 1
     _, queue = await api.call("GET", "/api/queue/status")
     assert queue["completed_downloads"] == [] and [i["id"] for i in queue["pending_queue"]] == [failed_id]
+
+
+async def test_set_priority_of_pending_item(with_series: Api) -> None:
+    api = with_series
+    _, data = await api.call("POST", "/api/queue/add", json=_request())
+    first, second = data["added_items"]
+    status, item = await api.call("PATCH", f"/api/queue/{second}", json={"priority": "high"})
+    assert status == 200
+    assert item["id"] == second and item["priority"] == "high" and item["status"] == "pending"
+    _, queue = await api.call("GET", "/api/queue/status")
+    assert [i["id"] for i in queue["pending_queue"]] == [second, first]  # the cached status followed
+    assert queue["pending_queue"][0]["priority"] == "high"
+
+
+async def test_set_priority_unknown_item_is_404(with_series: Api) -> None:
+    status, data = await with_series.call("PATCH", "/api/queue/123456", json={"priority": "low"})
+    assert status == 404 and data["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [({"priority": "urgent"}, "priority"), ({}, "priority"), ({"priority": None}, "priority")],
+)
+async def test_set_priority_bad_body_is_400_and_changes_nothing(
+    with_series: Api, payload: dict, path: str
+) -> None:
+    api = with_series
+    _, data = await api.call("POST", "/api/queue/add", json=_request(episodes=[{"season": 1, "episode": 1}]))
+    item_id = data["added_items"][0]
+    status, body = await api.call("PATCH", f"/api/queue/{item_id}", json=payload)
+    assert status == 400
+    assert path in [e["path"] for e in body["error"]["details"]["errors"]]
+    status, body = await api.call("PATCH", "/api/queue/not-a-number", json={"priority": "high"})
+    assert status == 400 and body["error"]["details"]["errors"][0]["path"] == "item_id"
+    _, queue = await api.call("GET", "/api/queue/status")
+    assert queue["pending_queue"][0]["priority"] == "normal"
+
+
+@pytest.mark.parametrize("state", ["downloading", "completed", "failed", "cancelled"])
+async def test_set_priority_of_item_not_pending_is_409(with_series: Api, state: str) -> None:
+    api = with_series
+    _, data = await api.call("POST", "/api/queue/add", json=_request(episodes=[{"season": 1, "episode": 1}]))
+    item_id = data["added_items"][0]
+
+    def settle() -> None:
+        api.ctx.store.e.DownloadQueueItem[item_id].status = state
+
+    api.ctx.store.run_sync(settle)
+    status, body = await api.call("PATCH", f"/api/queue/{item_id}", json={"priority": "high"})
+    assert status == 409 and body["error"]["code"] == "conflict"
+    assert body["error"]["details"]["status"] == state
+
+    def priority() -> str:
+        return api.ctx.store.e.DownloadQueueItem[item_id].priority
+
+    assert api.ctx.store.run_sync(priority) == "normal"

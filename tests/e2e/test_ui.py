@@ -384,6 +384,14 @@ def test_add_by_link_queue_controls_priority_remove_and_scan(
     expect(waiting).to_contain_text("high priority")
     expect(waiting).to_contain_text("Movie 1")
     shot(page, "14-queue-paused-priority")
+    priority = waiting.get_by_role("combobox", name=re.compile("^Priority of"))
+    expect(priority).to_have_value("high")
+    priority.focus()
+    priority.select_option("low")  # still paused: the item waits, its badge follows the change
+    expect(waiting).to_contain_text("low priority")
+    expect(page.locator("#toasts")).to_contain_text("set to low")
+    expect(priority).to_have_value("low")
+    expect(priority).to_be_focused()  # keyboard users keep their place after the re-render
     waiting.get_by_role("button", name=re.compile("^Remove")).click()
     expect(waiting).to_have_count(0)
     expect(page.get_by_role("heading", name="Waiting")).to_be_focused()

@@ -332,6 +332,32 @@ async def test_priority_then_first_in_first_out(make_env):
     assert order == [high["id"], normal1["id"], normal2["id"], low["id"]]
 
 
+async def test_raising_a_pending_item_to_high_takes_it_first(make_env):
+    env = await make_env(build_series(episodes=3), downloads="  max_concurrent: 1")
+    first, second, third = await env.queue.add(KEY, [(1, 1), (1, 2), (1, 3)])
+    raised = await env.queue.set_priority(third["id"], "high")
+    assert (raised["id"], raised["priority"], raised["status"]) == (third["id"], "high", PENDING)
+    wanted = [third["id"], first["id"], second["id"]]
+    for _ in range(WAIT * 50):  # queue_status is published from a background task
+        if any([p["id"] for p in s["pending_queue"]] == wanted for s in env.of(QUEUE_STATUS)):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError(f"no queue_status with the new order: {env.of(QUEUE_STATUS)}")
+    with pytest.raises(NotFound):
+        await env.queue.set_priority(123456, "low")
+    with pytest.raises(BadRequest):
+        await env.queue.set_priority(first["id"], "urgent")
+    await env.queue.start()
+    await env.until(DOWNLOAD_COMPLETE, second["id"])
+    order = [d["download_id"] for d in env.of(DOWNLOAD_COMPLETE)]
+    assert order == [third["id"], first["id"], second["id"]]
+    with pytest.raises(Conflict) as err:
+        await env.queue.set_priority(first["id"], "low")
+    assert err.value.details["status"] == COMPLETED
+    assert [i["priority"] for i in await env.queue.items()] == ["high", "normal", "normal"]
+
+
 async def test_duplicates_and_bad_input_change_nothing(make_env):
     env = await make_env(build_series(episodes=3))
     [first] = await env.queue.add(KEY, [(1, 1)])

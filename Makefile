@@ -11,6 +11,9 @@ TEST_DEBS += systemd nginx-light caddy openssl
 .PHONY: run test lint format demo bench clean debs
 
 $(BIN)/python:
+	@# Debian ships venv/ensurepip separately (python3-venv); install it when we can.
+	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } || true
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 

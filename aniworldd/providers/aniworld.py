@@ -8,7 +8,6 @@ The `parse_*` functions are pure (text in, data out) so they can be tested on st
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -23,7 +22,6 @@ from aniworldd.providers.base import (
     SITE_ANIWORLD,
     EpisodeInfo,
     HosterLink,
-    NotFoundError,
     ProviderError,
     SearchResult,
     SeriesInfo,
@@ -286,14 +284,12 @@ class AniworldProvider(SiteProvider):
     """aniworld.to (anime)."""
 
     site = SITE_ANIWORLD
+    parse_series_page = staticmethod(parse_series_page)
+    parse_season_page = staticmethod(parse_season_page)
+    parse_episode_page = staticmethod(parse_episode_page)
 
     def series_url(self, key: str) -> str:
         return self.urls.url(f"/anime/stream/{check_key(key)}")
-
-    def episode_url(self, key: str, season: int, episode: int) -> str:
-        if season == 0:
-            return f"{self.series_url(key)}/filme/film-{int(episode)}"
-        return f"{self.series_url(key)}/staffel-{int(season)}/episode-{int(episode)}"
 
     async def search(self, query: str) -> list[SearchResult]:
         query = clean(query)
@@ -305,30 +301,3 @@ class AniworldProvider(SiteProvider):
             headers={"X-Requested-With": "XMLHttpRequest", "Referer": self.urls.url("/")},
         )
         return parse_search(page.text, self.urls)
-
-    async def get_series(self, key: str, *, fresh: bool = False) -> SeriesInfo:
-        page = await self.client.get(self.series_url(key), use_cache=not fresh)
-        info, seasons = parse_series_page(page.text, page.url, self.urls, key)
-        if not seasons:
-            log.info("aniworld: %s lists no seasons", key)
-
-        async def load(season: int, season_url: str) -> tuple[int, list[EpisodeInfo]]:
-            try:
-                season_page = await self.client.get(season_url, use_cache=not fresh)
-            except NotFoundError:
-                log.warning("aniworld: season page %s is gone", season_url)
-                return season, []
-            return season, parse_season_page(season_page.text, season_page.url, self.urls, season)
-
-        for season, episodes in await asyncio.gather(*(load(n, u) for n, u in seasons.items())):
-            own = [e for e in episodes if e.season == season]
-            if len(own) < len(episodes):
-                log.warning("aniworld: %s season %d page lists episodes of another season", key, season)
-            if own:
-                info.seasons[season] = own
-        return info
-
-    async def get_episode_links(self, key: str, season: int, episode: int) -> list[HosterLink]:
-        # Never cached: the offers (languages, hosters, redirect tokens) are what a download is about to use.
-        page = await self.client.get(self.episode_url(key, season, episode), use_cache=False)
-        return parse_episode_page(page.text, page.url, self.urls)

@@ -7,8 +7,10 @@ so the same parser works against the real sites, a reverse proxy or the local lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup, Tag
@@ -16,8 +18,11 @@ from bs4 import BeautifulSoup, Tag
 from aniworldd.providers.base import (
     LANGUAGES,
     BlockedError,
+    EpisodeInfo,
     HosterLink,
+    NotFoundError,
     ProviderError,
+    SeriesInfo,
 )
 from aniworldd.providers.http import HttpClient
 
@@ -165,9 +170,43 @@ class SiteProvider:
     def series_url(self, key: str) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    async def _page(self, url: str, *, fresh: bool = False) -> tuple[str, BeautifulSoup]:
-        page = await self.client.get(url, use_cache=not fresh)
-        return page.url, soup(page.text)
+    def episode_url(self, key: str, season: int, episode: int) -> str:
+        if season == 0:
+            return f"{self.series_url(key)}/filme/film-{int(episode)}"
+        return f"{self.series_url(key)}/staffel-{int(season)}/episode-{int(episode)}"
+
+    # The site's page parsers (pure functions: text in, data out), set by each subclass.
+    parse_series_page: Callable[..., tuple[SeriesInfo, dict[int, str]]]
+    parse_season_page: Callable[..., list[EpisodeInfo]]
+    parse_episode_page: Callable[..., list[HosterLink]]
+
+    async def get_series(self, key: str, *, fresh: bool = False) -> SeriesInfo:
+        """The series page, then every season page (season 0: the movies) in parallel."""
+        page = await self.client.get(self.series_url(key), use_cache=not fresh)
+        info, seasons = self.parse_series_page(page.text, page.url, self.urls, key)
+        if not seasons:
+            log.info("%s: %s lists no seasons", self.site, key)
+
+        async def load(season: int, season_url: str) -> tuple[int, list[EpisodeInfo]]:
+            try:
+                season_page = await self.client.get(season_url, use_cache=not fresh)
+            except NotFoundError:
+                log.warning("%s: season page %s is gone", self.site, season_url)
+                return season, []
+            return season, self.parse_season_page(season_page.text, season_page.url, self.urls, season)
+
+        for season, episodes in await asyncio.gather(*(load(n, u) for n, u in seasons.items())):
+            own = [e for e in episodes if e.season == season]
+            if len(own) < len(episodes):
+                log.warning("%s: %s season %d page lists episodes of another season", self.site, key, season)
+            if own:
+                info.seasons[season] = own
+        return info
+
+    async def get_episode_links(self, key: str, season: int, episode: int) -> list[HosterLink]:
+        # Never cached: the offers (languages, hosters, redirect tokens) are what a download is about to use.
+        page = await self.client.get(self.episode_url(key, season, episode), use_cache=False)
+        return self.parse_episode_page(page.text, page.url, self.urls)
 
     async def resolve(self, link: HosterLink) -> str:
         """GET the provider's redirect URL without following it; the Location is the hoster embed URL."""

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,39 @@ WS_ROOMS: dict[str, str] = {
     SCAN_COMPLETE: "scan_progress",
     SCAN_FAILED: "scan_progress",
 }
+
+
+def json_default(value: Any) -> Any:
+    """Encode what service dicts carry: datetimes as ISO-8601 UTC `...Z` (naive ones come from the DB and
+    are UTC), dates, paths, sets, enums, objects with `to_dict()`; anything else is a TypeError."""
+    if isinstance(value, datetime):
+        return iso_timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, Enum):
+        return value.value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _lenient_default(value: Any) -> Any:
+    try:
+        return json_default(value)
+    except TypeError:
+        return str(value)
+
+
+def to_json(data: Any, *, lenient: bool = False) -> str:
+    """Compact JSON for every wire (API, WebSocket, MQTT, webhooks). `lenient` turns values that cannot be
+    encoded into strings instead of failing: for publishers that must never drop a message over one field."""
+    default = _lenient_default if lenient else json_default
+    return json.dumps(data, default=default, ensure_ascii=False, separators=(",", ":"))
 
 
 def iso_timestamp(moment: datetime | None = None) -> str:

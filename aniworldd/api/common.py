@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from aniworldd.api.context import AppContext
-from aniworldd.events import iso_timestamp
+from aniworldd.events import to_json
 from aniworldd.services.errors import Unavailable
 
 CTX = web.AppKey("ctx", AppContext)
@@ -23,26 +19,9 @@ QUERY = web.RequestKey("query", dict)
 PARAMS = web.RequestKey("params", dict)
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso_timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, Enum):
-        return value.value
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
 def dumps(data: Any) -> str:
     """JSON with datetimes as ISO-8601 UTC (`...Z`); naive datetimes from the DB are UTC."""
-    return json.dumps(data, default=_default, ensure_ascii=False, separators=(",", ":"))
+    return to_json(data)
 
 
 def json_response(data: Any, status: int = 200, headers: dict | None = None) -> web.Response:

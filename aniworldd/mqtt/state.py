@@ -6,15 +6,11 @@ it while disconnected, and a reconnect simply republishes whatever it holds now.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from aniworldd import events as ev
-from aniworldd.events import Event, iso_timestamp
+from aniworldd.events import Event, iso_timestamp, to_json
 
 #: Bus events the bridge listens to.
 SUBSCRIBED = frozenset(
@@ -41,23 +37,9 @@ QUEUE_ACTIVE = "queue_active"
 SCAN_STATE = "scan_state"
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso_timestamp(value) if value.tzinfo else value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, Enum):
-        return value.value
-    return str(value)
-
-
 def dumps(payload: Any) -> str:
     """JSON for the wire; DB rows carry datetimes, which become ISO strings instead of breaking publish."""
-    return json.dumps(payload, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+    return to_json(payload, lenient=True)
 
 
 def empty_queue_status() -> dict:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 import aiohttp
 
@@ -21,6 +22,7 @@ from aniworldd.events import (
     SCAN_COMPLETE,
     Event,
     EventBus,
+    to_json,
 )
 from aniworldd.services.errors import BadRequest
 
@@ -58,10 +60,18 @@ class WebhookNotifier:
         self._tasks: list[asyncio.Task] = []
         self._sub = None
 
+    @staticmethod
+    def _new_session() -> aiohttp.ClientSession:
+        # Bodies go through the daemon's one JSON encoder: a datetime in event data never kills a sender.
+        return aiohttp.ClientSession(
+            headers={"User-Agent": f"aniworldd/{__version__}"},
+            json_serialize=partial(to_json, lenient=True),
+        )
+
     async def start(self) -> None:
         if not self.hooks:
             return
-        self._session = aiohttp.ClientSession(headers={"User-Agent": f"aniworldd/{__version__}"})
+        self._session = self._new_session()
         self._sub = self.bus.subscribe(FORWARDED)
         self._tasks.append(asyncio.create_task(self._route(), name="webhooks-route"))
         for hook in self.hooks:
@@ -115,7 +125,7 @@ class WebhookNotifier:
         if index is not None and not 0 <= index < len(self.hooks):
             raise BadRequest(f"no webhook with index {index}", {"index": index})
         if self._session is None:
-            self._session = aiohttp.ClientSession(headers={"User-Agent": f"aniworldd/{__version__}"})
+            self._session = self._new_session()
         targets = self.hooks if index is None else [self.hooks[index]]
         envelope = Event("test", {"message": "aniworldd webhook test"}).envelope()
         results = []

@@ -97,3 +97,24 @@ async def test_test_endpoint_reports_results() -> None:
     finally:
         await notifier.close()
         await server.close()
+
+
+async def test_datetimes_in_event_data_are_delivered_as_iso_utc() -> None:
+    """Event data built from DB rows carries naive UTC datetimes; they must not stop the sender."""
+    from datetime import datetime
+
+    server, received = await _receiver()
+    bus = EventBus()
+    notifier = WebhookNotifier(
+        bus, [{"url": str(server.make_url("/hook")), "events": ["download_complete"], "timeout": 5}]
+    )
+    await notifier.start()
+    try:
+        bus.publish(DOWNLOAD_COMPLETE, {"key": "a", "completed_at": datetime(2026, 11, 24, 20, 5, 1, 250000)})
+        bus.publish(DOWNLOAD_COMPLETE, {"key": "b"})
+        await _wait_for(lambda: len(received) == 2)
+        assert received[0]["data"]["completed_at"] == "2026-11-24T20:05:01.250Z"
+        assert received[1]["data"]["key"] == "b"
+    finally:
+        await notifier.close()
+        await server.close()

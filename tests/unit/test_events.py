@@ -78,3 +78,20 @@ async def test_closed_subscription_stops_iteration() -> None:
     assert [e.data for e in await asyncio.wait_for(task, 5)] == [{"n": 1}]
     bus.publish(QUEUE_STATUS, {"n": 2})
     assert sub.get_nowait() is None
+
+
+def test_to_json_encodes_service_values_and_strictness() -> None:
+    import json
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    import pytest
+
+    from aniworldd.events import to_json
+
+    naive = datetime(2026, 1, 2, 3, 4, 5, 6000)
+    out = json.loads(to_json({"t": naive, "a": datetime(2026, 1, 2, tzinfo=UTC), "p": Path("/x"), "s": {1}}))
+    assert out == {"t": "2026-01-02T03:04:05.006Z", "a": "2026-01-02T00:00:00.000Z", "p": "/x", "s": [1]}
+    with pytest.raises(TypeError):
+        to_json({"o": object()})
+    assert json.loads(to_json({"o": 1j}, lenient=True)) == {"o": "1j"}

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import platform
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from aiohttp import web
 from aniworldd import __version__
 from aniworldd.api import health
 from aniworldd.api.context import AppContext
-from aniworldd.events import iso_timestamp
+from aniworldd.events import iso_timestamp, to_json
 from aniworldd.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
@@ -173,11 +173,7 @@ async def system_status(request: web.Request) -> web.Response:
     except Exception as exc:
         log.warning("system status: scan state unavailable: %s", exc)
         body["scan"] = {"error": str(exc)}
-    return web.json_response(body, dumps=_dumps)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, default=str)
+    return web.json_response(body, dumps=partial(to_json, lenient=True))
 
 
 def _metrics_of(ctx: AppContext) -> Metrics:

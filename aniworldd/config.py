@@ -146,6 +146,7 @@ DOWNLOADS = _section(
         vol.Optional("min_free_gb", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
         vol.Optional("auto_queue", default=False): bool,
         vol.Optional("upgrade_language", default=False): bool,
+        vol.Optional("warm_start", default=600.0): Duration,
     }
 )
 PROVIDER = _section(

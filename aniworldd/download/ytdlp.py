@@ -23,12 +23,13 @@ import logging
 import os
 import re
 import signal
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aniworldd.download.files import find_output, free_bytes
+from aniworldd.download.flusher import PartialFlusher
+from aniworldd.download.launcher import Launcher, LaunchError
 from aniworldd.download.progress import (
     FILE_TEMPLATE,
     PROGRESS_TEMPLATE,
@@ -141,6 +142,8 @@ class DownloadProcess:
             asyncio.ensure_future(self._read_stdout()),
             asyncio.ensure_future(self._read_stderr()),
         ]
+        self._flusher = PartialFlusher(stem)
+        self._flusher.start()
 
     async def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -199,6 +202,7 @@ class DownloadProcess:
 
     async def _finish(self) -> int:
         rc = await self.proc.wait()
+        await asyncio.to_thread(self._flusher.stop)
         # The group may outlive the leader (an ffmpeg child); make sure nothing keeps writing.
         self._signal(signal.SIGKILL)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -226,19 +230,19 @@ class DownloadProcess:
 
 
 class YtDlpRunner:
-    """Builds the yt-dlp command line and starts it; one instance per daemon."""
+    """Builds the yt-dlp command line and starts it (through the Launcher); one instance per daemon."""
 
     def __init__(
         self,
         *,
-        python: str = sys.executable,
+        launcher: Launcher | None = None,
         speed_limit: str | None = None,
         quality: str = "best",
         socket_timeout: float = 30.0,
         retries: int = 5,
         extra_args: Sequence[str] = (),
     ) -> None:
-        self.python = python
+        self.launcher = launcher or Launcher()
         self.speed_limit = speed_limit
         self.quality = quality
         self.socket_timeout = socket_timeout
@@ -248,15 +252,16 @@ class YtDlpRunner:
     @classmethod
     def from_config(cls, downloads_cfg: dict, **overrides: object) -> YtDlpRunner:
         kwargs: dict = {
+            "launcher": Launcher(warm_seconds=downloads_cfg.get("warm_start") or 0.0),
             "speed_limit": downloads_cfg.get("speed_limit"),
             "quality": downloads_cfg.get("quality"),
         }
         kwargs.update(overrides)
         return cls(**kwargs)
 
-    def command(self, source: MediaSource, stem: Path) -> list[str]:
+    def arguments(self, source: MediaSource, stem: Path) -> list[str]:
+        """yt-dlp's argv (without the program) for one source written to `<stem>.<ext>`."""
         cmd = [
-            self.python, "-m", "yt_dlp",
             "--ignore-config", "--no-cache-dir", "--no-playlist", "--no-mtime",
             "--use-extractors", "generic",
             "--newline", "--progress", "--progress-delta", "0.5",
@@ -287,19 +292,16 @@ class YtDlpRunner:
         """Start yt-dlp for `source`, writing `<stem>.<ext>` (resuming `<stem>.<ext>.part` if present)."""
         stem = Path(stem)
         stem.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONIOENCODING"] = "utf-8"
-        proc = await asyncio.create_subprocess_exec(
-            *self.command(source, stem),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=str(stem.parent),
-            env=env,
-            start_new_session=True,  # own process group: pause/kill reach ffmpeg too
-        )
-        pid_file(stem).write_text(f"{proc.pid}\n")
+        try:
+            # The pid file is written before yt-dlp gets its job: a daemon killed at any moment after
+            # leaves a record for the next start to kill the group.
+            proc = await self.launcher.launch(
+                self.arguments(source, stem),
+                stem.parent,
+                before_job=lambda pid: pid_file(stem).write_text(f"{pid}\n"),
+            )
+        except LaunchError as exc:
+            raise DownloadError(exc.reason) from None
         return DownloadProcess(proc, stem, on_progress)
 
 
@@ -351,7 +353,8 @@ def kill_stale_processes(temp_dir: Path) -> list[int]:
         stem_name = pidf.name[: -len(".pid")]
         members = _group_members(pgid)
         ours = any(
-            stem_name in cmd or "yt_dlp" in cmd or "ffmpeg" in cmd for cmd in (_cmdline(p) for p in members)
+            stem_name in cmd or "yt_dlp" in cmd or "ytdlp_child" in cmd or "ffmpeg" in cmd
+            for cmd in (_cmdline(p) for p in members)
         )
         if members and ours:
             with contextlib.suppress(ProcessLookupError, PermissionError):

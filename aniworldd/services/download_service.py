@@ -270,6 +270,7 @@ class DownloadService:
 
         created = await self.store.run(q)
         log.info("queued %d item(s) of %s", len(created), key)
+        self._keep_warm()
         self._wake.set()
         self._notify()
         return created
@@ -295,6 +296,7 @@ class DownloadService:
                 self._set_paused(False)
             if self._dispatcher is None or self._dispatcher.done():
                 self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="download-dispatcher")
+        self._keep_warm()
         self._wake.set()
         self._notify()
 
@@ -308,6 +310,7 @@ class DownloadService:
             await self._cancel_items(ids)
             if ids:
                 await self.store.run(self._requeue, ids)
+        await self.runner.launcher.retire()
         self._notify()
 
     async def pause(self) -> None:
@@ -528,6 +531,7 @@ class DownloadService:
             await self._cancel_items(ids)
             if ids:
                 await self.store.run(self._requeue, ids)
+        await self.runner.launcher.close()
         for task in list(self._background):
             with contextlib.suppress(Exception):
                 await task
@@ -736,6 +740,7 @@ class DownloadService:
             await self._fail(a, info, reason, True)
         finally:
             self._active.pop(a.item_id, None)
+            self._keep_warm()
             self._wake.set()
             self._notify()
 
@@ -1077,6 +1082,11 @@ class DownloadService:
         if a.language and not item.get("language"):
             item["language"] = a.language
         return item
+
+    def _keep_warm(self) -> None:
+        """Queue activity while the queue runs: have a yt-dlp child started ahead (see Launcher)."""
+        if self._running:
+            self.runner.launcher.keep_warm()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -4,7 +4,6 @@ kill + resume from the .part file, pause by SIGSTOP, HTTP errors, a real ENOSPC,
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
@@ -202,10 +201,10 @@ async def test_leftover_download_of_a_dead_daemon_is_killed(site, runner, tmp_pa
 def test_speed_limit_and_quality_reach_the_command_line(tmp_path):
     runner = YtDlpRunner.from_config({"speed_limit": "5M", "quality": "720p"})
     src = MediaSource(url="http://h/v.mp4", kind="mp4", hoster="VOE", headers={"Referer": "http://h/e/1"})
-    cmd = runner.command(src, tmp_path / "aw-9-voe-ger-dub")
+    cmd = runner.arguments(src, tmp_path / "aw-9-voe-ger-dub")
     assert cmd[cmd.index("--limit-rate") + 1] == "5M"
     assert "height<=?720" in cmd[cmd.index("-f") + 1]
     assert cmd[cmd.index("--add-header") + 1] == "Referer:http://h/e/1"
     assert cmd[-2:] == ["--", "http://h/v.mp4"]
     assert "--ignore-config" in cmd and "--continue" in cmd
-    assert shutil.which(cmd[0]) or Path(cmd[0]).exists()
+    assert Path(runner.launcher.python).exists()

@@ -1,0 +1,74 @@
+"""The yt-dlp child process (`python -m aniworldd.download.ytdlp_child`).
+
+It does the slow part of starting yt-dlp before it knows its job: import yt_dlp, build its option
+parser, construct a YoutubeDL with the generic extractor (networking handlers, regexes, downloader
+modules). Then it prints `ready` and waits for one JSON line on stdin, `{"argv": [...], "cwd": ...}`,
+and runs the real yt-dlp command line on it, exactly as `yt-dlp ARGV` would. End-of-file instead of a
+job (the daemon went away) exits quietly.
+
+This module must stay light: only the standard library and yt_dlp, no aniworldd imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+READY = "ready"
+
+
+def warm_up() -> None:
+    """Load and compile what every download needs; best effort, a new yt-dlp may differ inside."""
+    from yt_dlp import YoutubeDL, parse_options
+
+    parse_options(["--ignore-config", "--use-extractors", "generic", "--", "http://localhost/"])
+    with YoutubeDL({"quiet": True, "no_warnings": True, "allowed_extractors": ["generic"]}) as ydl:
+        ydl.get_info_extractor("Generic")
+        ydl.build_format_selector("bv*+ba/b")
+    import yt_dlp.downloader.hls  # noqa: F401
+    import yt_dlp.downloader.http  # noqa: F401
+    import yt_dlp.postprocessor.ffmpeg  # noqa: F401
+
+
+def main() -> None:
+    import yt_dlp
+
+    try:
+        warm_up()
+    except Exception as exc:  # a warm-up that fails only costs speed, never the download
+        sys.stderr.write(f"aniworldd: yt-dlp warm-up skipped: {exc}\n")
+    sys.stdout.write(READY + "\n")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise SystemExit(0)
+    job = json.loads(line)
+    os.chdir(job["cwd"])
+    sys.argv = ["yt-dlp", *job["argv"]]
+    try:
+        yt_dlp.main(job["argv"])
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    _exit_now(code)
+
+
+def _exit_now(code: object) -> None:
+    """Exit without the interpreter's tear-down of every yt_dlp module (about 50 ms per download).
+
+    yt-dlp has closed its files when main() returns; only our own stdio needs flushing.
+    """
+    if isinstance(code, str):
+        sys.stderr.write(code + "\n")
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+
+
+if __name__ == "__main__":
+    main()

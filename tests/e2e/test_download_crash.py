@@ -86,6 +86,28 @@ def files_under(folder: Path, pattern: str = "*") -> list[Path]:
     return sorted(p for p in folder.rglob(pattern) if p.is_file()) if folder.is_dir() else []
 
 
+def yt_dlp_children() -> list[int]:
+    """Processes running our yt-dlp child module (downloads and spares started ahead)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and proc_state(int(entry.name)) not in (None, "Z"):
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"aniworldd.download.ytdlp_child" in cmd:
+                found.append(int(entry.name))
+    return found
+
+
+async def nothing_left(seconds: float = 10) -> list[int]:
+    for _ in range(int(seconds / 0.1)):
+        if not (left := yt_dlp_children()):
+            return []
+        await asyncio.sleep(0.1)
+    return left
+
+
 def part_size(temp_dir: Path, item_id: int) -> int:
     if not temp_dir.is_dir():
         return 0
@@ -135,6 +157,8 @@ async def test_kill_9_mid_download_then_restart_completes_exactly_one_identical_
         await until(target.exists, "the file in the library", daemon, log)
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0, tail(log)
+        # no yt-dlp child outlives the daemons: not the download, not the spare started ahead
+        assert await nothing_left() == []
 
         assert target.stat().st_size == source.stat().st_size
         assert sha256(target) == sha256(source)

@@ -275,6 +275,10 @@ class DownloadService:
         self._notify()
         return created
 
+    def _has_pending(self) -> bool:
+        e = self.store.e
+        return e.DownloadQueueItem.select(lambda i: i.status == PENDING and i.deleted_at is None).exists()
+
     def _open_item(self, series: Any, season: int, number: int) -> Any:
         """The pending or downloading item of an episode, if any (DB thread)."""
         return self.store.e.DownloadQueueItem.select(
@@ -296,7 +300,8 @@ class DownloadService:
                 self._set_paused(False)
             if self._dispatcher is None or self._dispatcher.done():
                 self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="download-dispatcher")
-        self._keep_warm()
+        if await self.store.run(self._has_pending):
+            self._keep_warm()
         self._wake.set()
         self._notify()
 

@@ -22,7 +22,7 @@ from aniworldd.download.ytdlp import DownloadError, YtDlpRunner
 from aniworldd.events import EventBus
 from aniworldd.providers.hosters.base import MediaSource
 from aniworldd.services.download_service import DownloadService
-from tests.integration.download_helpers import make_config, proc_state
+from tests.integration.download_helpers import KEY, build_series, make_config, proc_state, seed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -157,21 +157,24 @@ async def test_a_missing_interpreter_is_a_clear_launch_error(tmp_path):
         await lau.launch(["--version"], tmp_path)
 
 
-async def test_the_queue_keeps_a_spare_only_while_it_runs(tmp_path):
+async def test_the_queue_keeps_a_spare_only_while_it_has_work(tmp_path, monkeypatch):
     cfg = make_config(tmp_path, "http://127.0.0.1:9", downloads="  warm_start: 30")
     store = Store(cfg["database"]["url"], cfg["data_dir"])
+    seed(store, build_series(episodes=2))
     queue = DownloadService(cfg, store, EventBus())
+    monkeypatch.setattr(queue, "_launch", lambda item_id: None)  # items wait: the spare stays a spare
     launcher = queue.runner.launcher
     try:
         assert launcher.warm_seconds == 30
-        assert not await launcher.wait_warm()  # autostart false: nothing started yet
         await queue.start()
+        assert not await launcher.wait_warm()  # an empty queue starts no yt-dlp
+        await queue.add(KEY, [(1, 1)])
         assert await launcher.wait_warm()
         first = launcher._spare.result().pid
         await queue.stop()
         assert launcher._spare is None
         assert await gone(first, 5)
-        await queue.start()
+        await queue.start()  # the item is still pending: a spare is started for it
         assert await launcher.wait_warm()
         second = launcher._spare.result().pid
     finally:

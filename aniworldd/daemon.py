@@ -24,7 +24,7 @@ from aniworldd.api.context import AppContext
 from aniworldd.config import ConfigError, load_config
 from aniworldd.db import DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
-from aniworldd.events import EventBus
+from aniworldd.events import CONFIG_CHANGED, Event, EventBus
 from aniworldd.metrics import Metrics
 from aniworldd.providers.registry import ProviderSet, build_providers
 from aniworldd.providers.sources import SourceFinder
@@ -147,8 +147,24 @@ class Daemon:
         )
         ctx.queue = DownloadService(cfg, ctx.store, ctx.bus, finder)
         self._on_stop(ctx.queue.close)  # active downloads go back to pending, partial files kept
+        ctx.bus.add_listener(lambda ev: self._on_config_saved(ctx, ev))
         if cfg["downloads"]["autostart"]:
             await ctx.queue.start()
+
+    def _on_config_saved(self, ctx: AppContext, event: Event) -> None:
+        """A config saved through the API or UI: the download settings apply at once, the rest on restart."""
+        if event.type != CONFIG_CHANGED:
+            return
+
+        async def apply() -> None:
+            try:
+                effective = (await asyncio.to_thread(ctx.config_service.get))["effective"]
+            except Exception as exc:  # the file was changed by hand in between and is broken now
+                log.warning("saved config not applied: %s", exc)
+                return
+            ctx.queue.apply_settings(effective["downloads"])
+
+        self._background(apply(), "apply-config")
 
     async def _start_mqtt(self, ctx: AppContext, data_dir: Path) -> None:
         """Only when mqtt.host is set; never waits for the broker."""

@@ -275,6 +275,43 @@ class DownloadService:
         self._notify()
         return created
 
+    def apply_settings(self, downloads: dict) -> list[str]:
+        """Take new `downloads` settings while running (a config save); returns the changed keys.
+
+        New limits apply to what starts next: a lower max_concurrent lets active downloads finish, a
+        new speed_limit or quality applies from the next download on. temp_dir and autostart are read
+        at start only.
+        """
+        runner, finder = self.runner, self.finder
+        now = {
+            "max_concurrent": (self.max_concurrent, int(downloads["max_concurrent"])),
+            "max_retries": (self.max_retries, int(downloads["max_retries"])),
+            "retry_backoff": (self.retry_backoff, float(downloads["retry_backoff"])),
+            "min_free_gb": (self.min_free_bytes, int(float(downloads["min_free_gb"]) * 1024**3)),
+            "language": (self.languages, list(downloads["language"])),
+            "speed_limit": (runner.speed_limit, downloads["speed_limit"]),
+            "quality": (runner.quality, downloads["quality"]),
+            "warm_start": (runner.launcher.warm_seconds, float(downloads["warm_start"])),
+        }
+        if finder is not None and hasattr(finder, "hosters_pref"):
+            now["hosters"] = (finder.hosters_pref, list(downloads["hosters"]))
+        changed = [key for key, (old, new) in now.items() if old != new]
+        self.max_concurrent = now["max_concurrent"][1]
+        self.max_retries = now["max_retries"][1]
+        self.retry_backoff = now["retry_backoff"][1]
+        self.min_free_bytes = now["min_free_gb"][1]
+        self.languages = now["language"][1]
+        runner.speed_limit, runner.quality = now["speed_limit"][1], now["quality"][1]
+        runner.launcher.warm_seconds = now["warm_start"][1]
+        if "hosters" in now:
+            finder.hosters_pref = now["hosters"][1]
+            finder.languages_pref = list(self.languages)
+        if changed:
+            log.info("download settings changed: %s", ", ".join(changed))
+            self._wake.set()  # a higher max_concurrent starts more at once
+            self._notify()
+        return changed
+
     def _has_pending(self) -> bool:
         e = self.store.e
         return e.DownloadQueueItem.select(lambda i: i.status == PENDING and i.deleted_at is None).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
 from aniworldd.db import Store
 from aniworldd.events import EventBus
+from aniworldd.providers.hosters.base import MediaSource
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -116,3 +118,53 @@ async def test_health_is_503_when_database_unusable(config) -> None:
         assert body["database"] == "error" and body["status"] == "degraded"
     store.sqlite_path.rmdir()
     store.close()
+
+
+async def test_download_settings_saved_through_the_api_apply_without_a_restart(tmp_path: Path) -> None:
+    import aiohttp
+    import yaml
+
+    from aniworldd.config import load_config
+    from aniworldd.daemon import Daemon
+    from aniworldd.systemd import Notifier
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\nserver: {{host: 127.0.0.1, port: {free_port()}}}\n"
+        f"library: {{roots: [{tmp_path / 'library'}], watch: false, scan_on_start: false}}\n"
+        "downloads: {autostart: false}\n"
+    )
+    daemon = Daemon(load_config(config, env={}), config, notifier=Notifier({}))
+    await daemon.start()
+    base = f"http://127.0.0.1:{daemon.port}"
+    queue = daemon.ctx.queue
+    try:
+        assert (queue.max_concurrent, queue.runner.speed_limit, queue.runner.launcher.warm_seconds) == (
+            2,
+            None,
+            600,
+        )
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/api/auth/setup", json={"password": "correct horse battery"}) as r:
+                assert r.status == 201
+            async with http.post(f"{base}/api/auth/login", json={"password": "correct horse battery"}) as r:
+                auth = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+            doc = yaml.safe_load(config.read_text())
+            doc["downloads"].update(
+                max_concurrent=5, speed_limit="3M", warm_start="1m", hosters=["VOE", "Vidoza"]
+            )
+            async with http.put(f"{base}/api/config", json=doc, headers=auth) as r:
+                assert r.status == 200, await r.text()
+            for _ in range(100):
+                if queue.max_concurrent == 5:
+                    break
+                await asyncio.sleep(0.05)
+            assert queue.max_concurrent == 5
+            assert queue.runner.speed_limit == "3M"
+            assert queue.runner.launcher.warm_seconds == 60
+            assert queue.finder.hosters_pref == ["VOE", "Vidoza"]
+            src = MediaSource(url="http://h/v.mp4", kind="mp4", hoster="VOE")
+            argv = queue.runner.arguments(src, tmp_path / "aw-1-voe-ger-dub")
+            assert argv[argv.index("--limit-rate") + 1] == "3M"  # the next download gets it
+    finally:
+        await daemon.stop()

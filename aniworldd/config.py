@@ -18,6 +18,8 @@ from typing import Any
 import voluptuous as vol
 import yaml
 
+from aniworldd.core.forwarded import parse_networks
+
 ENV_PREFIX = "ANIWORLDD_"
 #: Environment variables with our prefix that are not config keys.
 ENV_RESERVED = {"MASTER_PASSWORD", "CONFIG"}
@@ -99,6 +101,17 @@ def _db_url(value: Any) -> str | None:
     raise vol.Invalid("expected sqlite:///PATH or postgres://user:password@host:port/db")
 
 
+def _networks(value: Any) -> list[str]:
+    """Addresses or networks (`10.0.0.0/8`) whose X-Forwarded-For is believed."""
+    if not isinstance(value, list):
+        raise vol.Invalid("expected a list of IP addresses or networks")
+    try:
+        parse_networks(value)
+    except ValueError as exc:
+        raise vol.Invalid(str(exc)) from None
+    return [str(v) for v in value]
+
+
 def _str_list(allowed: tuple[str, ...] | None = None, min_len: int = 0) -> vol.Schema:
     item = vol.In(allowed, msg=f"expected one of {', '.join(allowed)}") if allowed else str
     return vol.All([item], vol.Length(min=min_len))
@@ -115,6 +128,7 @@ SERVER = _section(
         vol.Optional("public_url", default=None): vol.Any(None, _url),
         vol.Optional("max_body_bytes", default=1048576): vol.All(int, vol.Range(min=1024)),
         vol.Optional("cors_origins", default=[]): [str],
+        vol.Optional("trusted_proxies", default=["127.0.0.1", "::1"]): _networks,
     }
 )
 LIBRARY = _section(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
 
 from aniworldd.api.context import AppContext
+from aniworldd.core import forwarded
 from aniworldd.events import to_json
 from aniworldd.services.errors import Unavailable
 
@@ -62,5 +64,13 @@ def params(request: web.Request) -> dict:
 
 
 def client_address(request: web.Request) -> str:
-    """The peer address (rate limits are per address; a reverse proxy makes every client the same one)."""
-    return request.remote or "unknown"
+    """The client's address: the peer, or behind a trusted proxy the address it forwarded for."""
+    trusted = tuple(request.app[CTX].config["server"].get("trusted_proxies") or ())
+    return forwarded.client_address(
+        request.remote, request.headers.get("X-Forwarded-For"), _networks(trusted)
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(values: tuple[str, ...]) -> list[forwarded.Network]:
+    return forwarded.parse_networks(values)

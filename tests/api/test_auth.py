@@ -318,3 +318,32 @@ async def test_token_expiry_is_enforced_from_the_session_row(api: Api) -> None:
     api.ctx.auth._sessions.clear()  # as after a restart
     status, data = await api.call("GET", "/api/queue/status")
     assert status == 401 and data["error"]["code"] == "token_expired"
+
+
+async def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(api_factory) -> None:
+    api = await api_factory(
+        "auth:\n  login_rate_limit: {attempts: 2, window: 300}\n"
+    )  # the peer is 127.0.0.1
+    await api.setup_and_login()
+    mallory, alice = {"X-Forwarded-For": "198.51.100.66"}, {"X-Forwarded-For": "198.51.100.7"}
+    for _ in range(2):
+        status, _ = await api.call("POST", "/api/auth/login", json={"password": "nope"}, headers=mallory)
+        assert status == 401
+    status, _ = await api.call("POST", "/api/auth/login", json={"password": PASSWORD}, headers=mallory)
+    assert status == 429
+    status, data = await api.call("POST", "/api/auth/login", json={"password": PASSWORD}, headers=alice)
+    assert status == 200 and data["access_token"]
+
+
+async def test_without_trusted_proxies_a_forged_header_does_not_dodge_the_limit(api_factory) -> None:
+    api = await api_factory(
+        "server:\n  trusted_proxies: []\nauth:\n  login_rate_limit: {attempts: 2, window: 300}\n"
+    )
+    await api.setup_and_login()
+    for n in range(2):
+        forged = {"X-Forwarded-For": f"198.51.100.{n}"}
+        status, _ = await api.call("POST", "/api/auth/login", json={"password": "nope"}, headers=forged)
+        assert status == 401
+    fresh = {"X-Forwarded-For": "198.51.100.99"}
+    status, _ = await api.call("POST", "/api/auth/login", json={"password": PASSWORD}, headers=fresh)
+    assert status == 429

@@ -33,6 +33,7 @@ def test_empty_file_is_valid_with_every_section(tmp_path: Path) -> None:
         "public_url": None,
         "max_body_bytes": 1048576,
         "cors_origins": [],
+        "trusted_proxies": ["127.0.0.1", "::1"],
     }
     assert cfg["data_dir"] == str(tmp_path / "data")
     assert cfg["library"]["roots"] == [str(tmp_path / "data" / "library")]

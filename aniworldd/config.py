@@ -35,6 +35,23 @@ DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 )
 
+#: Settings a running daemon takes over when the config is saved (DownloadService.apply_settings);
+#: every other change needs a restart, and a save answers which ones (`restart_required`).
+LIVE_KEYS = frozenset(
+    f"downloads.{key}"
+    for key in (
+        "max_concurrent",
+        "max_retries",
+        "retry_backoff",
+        "min_free_gb",
+        "language",
+        "hosters",
+        "speed_limit",
+        "quality",
+        "warm_start",
+    )
+)
+
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _RATE_RE = re.compile(r"^\d+(\.\d+)?[KMG]?$", re.IGNORECASE)
@@ -456,3 +473,15 @@ def schema_keys(schema: Any = SCHEMA, prefix: str = "") -> list[str]:
             keys.append(name)
             keys.extend(schema_keys(v, name))
     return keys
+
+
+def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Dotted `section.key` paths whose values differ between two effective configs."""
+    changed = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section), new.get(section)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            changed += [f"{section}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            changed.append(section)
+    return changed

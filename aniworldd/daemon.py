@@ -21,7 +21,7 @@ from aiohttp import web
 from aniworldd import __version__
 from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
-from aniworldd.config import ConfigError, load_config
+from aniworldd.config import LIVE_KEYS, ConfigError, load_config
 from aniworldd.db import DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
 from aniworldd.events import CONFIG_CHANGED, Event, EventBus
@@ -86,7 +86,7 @@ class Daemon:
             config=cfg, store=store, bus=bus, config_path=self.config_path, started_at=self.started_at
         )
         ctx.series = AnimeSeriesService(store)
-        ctx.config_service = ConfigService(self.config_path, data_dir, bus)
+        ctx.config_service = ConfigService(self.config_path, data_dir, bus, running=cfg)
         ctx.extras["metrics"] = Metrics(bus)  # a bus listener: counts downloads and scans for /metrics
         self.ctx = ctx
 
@@ -163,6 +163,9 @@ class Daemon:
                 log.warning("saved config not applied: %s", exc)
                 return
             ctx.queue.apply_settings(effective["downloads"])
+            for key in LIVE_KEYS:  # the running config now holds them (restart_required compares with it)
+                section, name = key.split(".")
+                ctx.config[section][name] = effective[section][name]
 
         self._background(apply(), "apply-config")
 

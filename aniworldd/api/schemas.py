@@ -383,7 +383,14 @@ COMPONENTS: dict[str, dict] = {
         {
             "config": {"type": "object", "description": "the YAML file as written"},
             "effective": {"type": "object", "description": "with defaults and environment overrides applied"},
-        }
+            "restart_required": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "after a save: changed settings (section.key) that apply when the daemon "
+                "restarts; the downloads settings apply at once",
+            },
+        },
+        ["config", "effective"],
     ),
     "ConfigValidation": _obj({"valid": {"type": "boolean"}, "errors": list_of("ConfigIssue")}),
     "ConfigBackup": _obj(
@@ -538,8 +545,8 @@ ROUTES: list[Route] = [
         body=CONFIG_DOCUMENT,
         responses={200: ("saved", ref("ConfigDocument")), 422: ("invalid config: details.errors", None)},
         needs="config_service",
-        description='Body: the YAML document as a JSON object (or {"config": document}). Changes apply on '
-        "the next start unless a component reloads them.",
+        description='Body: the YAML document as a JSON object (or {"config": document}). The downloads '
+        "settings apply at once; the answer's restart_required lists the changes that wait for a restart.",
     ),
     Route(
         "POST",

@@ -14,7 +14,16 @@ from typing import Any
 
 import yaml
 
-from aniworldd.config import ConfigError, ConfigIssue, load_config, load_text, parse_yaml, validate_document
+from aniworldd.config import (
+    LIVE_KEYS,
+    ConfigError,
+    ConfigIssue,
+    changed_keys,
+    load_config,
+    load_text,
+    parse_yaml,
+    validate_document,
+)
 from aniworldd.events import CONFIG_CHANGED, EventBus
 from aniworldd.fileio import atomic_write
 from aniworldd.services.errors import BadRequest, NotFound
@@ -24,10 +33,18 @@ BACKUP_NAME_RE = re.compile(r"^config-\d{8}T\d{6}\d{6}Z\.yaml$")
 
 
 class ConfigService:
-    def __init__(self, path: Path | None, data_dir: Path, bus: EventBus | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        data_dir: Path,
+        bus: EventBus | None = None,
+        running: dict | None = None,
+    ) -> None:
         self.path = path
         self.backup_dir = Path(data_dir) / "config-backups"
         self.bus = bus
+        #: The config the daemon runs with; a save answers which of its changes wait for a restart.
+        self.running = running
         self._lock = asyncio.Lock()
 
     def _read_document(self) -> dict:
@@ -64,7 +81,15 @@ class ConfigService:
             await asyncio.to_thread(self._write_with_backup, text)
         if self.bus:
             self.bus.publish(CONFIG_CHANGED, {"path": str(self.path)})
-        return self.get()
+        saved = self.get()
+        saved["restart_required"] = self.restart_required(saved["effective"])
+        return saved
+
+    def restart_required(self, effective: dict) -> list[str]:
+        """Saved settings the running daemon does not take over until it restarts (dotted paths)."""
+        if self.running is None:
+            return []
+        return [k for k in changed_keys(self.running, effective) if k not in LIVE_KEYS]
 
     def _write_with_backup(self, text: str) -> None:
         assert self.path is not None

@@ -1618,11 +1618,15 @@
           return self.load().then(function () { return answer; });
         }
         return answer;
-      }).then(function () {
+      }).then(function (answer) {
         var ok = $("#config-saved");
-        ok.textContent = "Saved. The previous file was kept as a backup.";
+        var pending = (answer && Array.isArray(answer.restart_required)) ? answer.restart_required : [];
+        ok.textContent = pending.length
+          ? "Saved. The previous file was kept as a backup. Restart the daemon to apply: " + pending.join(", ") + "."
+          : "Saved and applied. The previous file was kept as a backup.";
         ok.hidden = false;
-        toast("Configuration saved.", "success");
+        toast(pending.length ? "Configuration saved; some changes apply after a restart." : "Configuration saved.",
+          pending.length ? "warning" : "success");
         return api("GET", "/api/config/backups").then(function (b) {
           self.renderBackups(Array.isArray(b) ? b : (b && b.backups) || []);
         }, function () {});

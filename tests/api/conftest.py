@@ -77,7 +77,7 @@ async def build_context(config_path: Path, providers=None, **auth_kwargs) -> App
     ctx = AppContext(config=cfg, store=store, bus=bus, config_path=config_path)
     ctx.series = AnimeSeriesService(store)
     ctx.auth = AuthService.from_config(store, cfg, bcrypt_rounds=4, **auth_kwargs)
-    ctx.config_service = ConfigService(config_path, Path(cfg["data_dir"]), bus)
+    ctx.config_service = ConfigService(config_path, Path(cfg["data_dir"]), bus, running=cfg)
     if providers is not None:
         ctx.anime = AnimeService(
             store, providers, cfg["library"]["roots"], bus, languages=cfg["downloads"]["language"]

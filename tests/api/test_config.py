@@ -233,3 +233,16 @@ async def test_placeholder_with_nothing_stored(logged_in: Api) -> None:
     status, data = await logged_in.call("POST", "/api/config/validate", json=doc)
     assert status == 200 and data["valid"] is False
     assert [e["path"] for e in data["errors"]] == ["database.url"]
+
+
+async def test_put_answers_which_changes_wait_for_a_restart(logged_in: Api) -> None:
+    doc = _doc(logged_in)
+    doc["downloads"]["max_concurrent"] = 4  # applied at once by the running daemon
+    status, data = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 200 and data["restart_required"] == []
+    doc.setdefault("server", {})["port"] = 9123
+    doc.setdefault("provider", {})["timeout"] = 42
+    status, data = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 200 and data["restart_required"] == ["provider.timeout", "server.port"]
+    status, got = await logged_in.call("GET", "/api/config")
+    assert "restart_required" not in got  # only a save answers it

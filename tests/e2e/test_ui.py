@@ -341,6 +341,21 @@ def test_config_validation_error_shown_next_to_field(page: object, daemon: Daemo
     expect(field).to_have_value(shown_before)
     assert yaml.safe_load(daemon.config_path.read_text()) == old
 
+    # --- download settings apply at once; others say they wait for a restart, and which
+    saved_note = page.locator("#config-saved")
+    field.fill("3")
+    page.click("#config-save")
+    expect(saved_note).to_contain_text("Saved and applied")
+    timeout = page.locator("#cfg-provider-timeout")
+    first = timeout.input_value()
+    timeout.fill("42")
+    page.click("#config-save")
+    expect(saved_note).to_contain_text("Restart the daemon to apply: provider.timeout.")
+    timeout.fill(first)  # back to what the daemon runs with: nothing waits any more
+    field.fill(shown_before)
+    page.click("#config-save")
+    expect(saved_note).to_contain_text("Saved and applied")
+
 
 def test_add_by_link_queue_controls_priority_remove_and_scan(
     page: object, daemon: DaemonProcess, site: FakeSiteThread

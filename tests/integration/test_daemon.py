@@ -155,6 +155,7 @@ async def test_download_settings_saved_through_the_api_apply_without_a_restart(t
             )
             async with http.put(f"{base}/api/config", json=doc, headers=auth) as r:
                 assert r.status == 200, await r.text()
+                assert (await r.json())["restart_required"] == []  # all of these apply at once
             for _ in range(100):
                 if queue.max_concurrent == 5:
                     break

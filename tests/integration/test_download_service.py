@@ -492,3 +492,38 @@ def test_temp_dir_defaults_next_to_the_library(tmp_path):
     cfg = make_config(tmp_path, "http://127.0.0.1:1")
     assert Path(cfg["downloads"]["temp_dir"]).parent == Path(cfg["library"]["roots"][0])
     assert os.path.basename(cfg["downloads"]["temp_dir"]).startswith(".")  # the scanner skips it
+
+
+async def test_apply_settings_covers_exactly_the_live_config_keys(tmp_path) -> None:
+    """What a config save promises to apply at once (config.LIVE_KEYS) is what the queue takes over."""
+    from types import SimpleNamespace
+
+    from aniworldd.config import LIVE_KEYS
+
+    cfg = make_config(tmp_path, "http://127.0.0.1:9")
+    store = Store(cfg["database"]["url"], cfg["data_dir"])
+    finder = SimpleNamespace(hosters_pref=list(cfg["downloads"]["hosters"]), languages_pref=[])
+    queue = DownloadService(cfg, store, EventBus(), finder)
+    try:
+        new = dict(cfg["downloads"])
+        new.update(
+            max_concurrent=7,
+            max_retries=9,
+            retry_backoff=12.0,
+            min_free_gb=3.0,
+            language=["eng-sub"],
+            hosters=["VOE"],
+            speed_limit="2M",
+            quality="720p",
+            warm_start=5.0,
+            temp_dir="/elsewhere",  # read at start only
+        )
+        changed = queue.apply_settings(new)
+        assert {f"downloads.{k}" for k in changed} == LIVE_KEYS
+        assert (queue.max_concurrent, queue.max_retries, queue.languages) == (7, 9, ["eng-sub"])
+        assert finder.hosters_pref == ["VOE"] and finder.languages_pref == ["eng-sub"]
+        assert queue.apply_settings(new) == []  # nothing new the second time
+        assert queue.temp_dir != Path("/elsewhere")
+    finally:
+        await queue.close()
+        store.close()

@@ -127,3 +127,16 @@ def test_cli_config_check(tmp_path: Path) -> None:
     assert res.returncode == 1 and f"{bad}:2 server.port: expected int" in res.stdout
     res = subprocess.run([*run, str(good)], capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.strip() == "ok"
+
+
+def test_changed_keys_names_section_and_key() -> None:
+    from aniworldd.config import changed_keys
+
+    old = {"server": {"port": 8080, "host": "127.0.0.1"}, "downloads": {"max_concurrent": 2}, "data_dir": "a"}
+    new = {"server": {"port": 9000, "host": "127.0.0.1"}, "downloads": {"max_concurrent": 2}, "data_dir": "b"}
+    assert changed_keys(old, new) == ["data_dir", "server.port"]
+    assert changed_keys(old, old) == []
+    assert changed_keys({"mqtt": {"host": None}}, {"mqtt": {"host": "broker", "port": 1883}}) == [
+        "mqtt.host",
+        "mqtt.port",
+    ]

@@ -72,8 +72,20 @@ class Launcher:
         `before_job(pid)` runs once the child is chosen and before it may touch any file.
         """
         proc = await self._take_spare()
-        if proc is None:
-            proc = await self._ready(await self._spawn())
+        if proc is not None:
+            try:
+                return await self._hand_over(proc, argv, cwd, before_job)
+            except LaunchError as exc:  # the spare died while it waited (OOM killer, an admin's kill)
+                log.warning("prestarted yt-dlp was gone (%s); starting a new one", exc.reason)
+        return await self._hand_over(await self._ready(await self._spawn()), argv, cwd, before_job)
+
+    async def _hand_over(
+        self,
+        proc: asyncio.subprocess.Process,
+        argv: Sequence[str],
+        cwd: Path,
+        before_job: Callable[[int], None] | None,
+    ) -> asyncio.subprocess.Process:
         try:
             if before_job is not None:
                 before_job(proc.pid)
@@ -198,18 +210,26 @@ class Launcher:
             raise LaunchError(f"cannot start yt-dlp: {exc.strerror or exc}") from None
 
     async def _ready(self, proc: asyncio.subprocess.Process) -> asyncio.subprocess.Process:
-        """Wait for the child's `ready` line; a child that dies first is a LaunchError with its stderr."""
+        """Wait for the child's `ready` line; a child that dies first is a LaunchError with its stderr.
+
+        Anything else it prints first (a library's warning) is skipped.
+        """
         assert proc.stdout is not None and proc.stderr is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _READY_TIMEOUT
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), _READY_TIMEOUT)
+            while True:
+                line = await asyncio.wait_for(proc.stdout.readline(), max(0.0, deadline - loop.time()))
+                if line == READY:
+                    return proc
+                if not line:
+                    break
         except TimeoutError:
             await _kill(proc)
             raise LaunchError(f"yt-dlp did not start within {_READY_TIMEOUT:g} s") from None
         except BaseException:
             await _kill(proc)
             raise
-        if line == READY:
-            return proc
         await _kill(proc)
         err = (await proc.stderr.read()).decode("utf-8", "replace").strip().splitlines()
         raise LaunchError(f"yt-dlp could not start: {err[-1] if err else 'exited at once'}")

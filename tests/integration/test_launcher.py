@@ -215,3 +215,16 @@ def test_the_flusher_syncs_a_growing_part_file_and_closes_it(tmp_path):
         flusher.stop()
     assert len(os.listdir("/proc/self/fd")) == fds_before  # its file is closed again
     assert part.stat().st_size == (2 << 20) + 100
+
+
+async def test_a_spare_that_died_while_waiting_is_replaced_by_a_fresh_child(launcher, tmp_path):
+    launcher.keep_warm()
+    assert await launcher.wait_warm()
+    spare = launcher._spare.result()
+    os.kill(spare.pid, 9)  # the OOM killer, or an admin, some time before the next download
+    assert await gone(spare.pid, 5)
+    recorded = []
+    proc = await launcher.launch(["--version"], tmp_path, before_job=recorded.append)
+    assert proc.pid != spare.pid
+    assert recorded[-1] == proc.pid  # the pid file names the child that really runs
+    assert await proc.wait() == 0

@@ -442,6 +442,11 @@ def load_text(
     return _finalize(cfg, base_dir or Path.cwd())
 
 
+def config_path(arg: str | None) -> str | None:
+    """The file a command reads: its --config, else $ANIWORLDD_CONFIG, else None (built-in defaults)."""
+    return arg or os.environ.get(ENV_PREFIX + "CONFIG")
+
+
 def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> dict:
     """Load and validate a config file (None: defaults plus environment)."""
     if path is None:

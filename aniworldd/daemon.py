@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,7 +20,8 @@ from aiohttp import web
 from aniworldd import __version__
 from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
-from aniworldd.config import LIVE_KEYS, ConfigError, load_config
+from aniworldd.commands import load_or_report
+from aniworldd.config import LIVE_KEYS, config_path
 from aniworldd.db import DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
 from aniworldd.events import CONFIG_CHANGED, Event, EventBus
@@ -242,14 +242,11 @@ async def _serve(daemon: Daemon) -> None:
     await daemon.stop()
 
 
-def run(config_path: str | None) -> int:
+def run(arg: str | None) -> int:
     """`aniworldd run`: load config, serve until SIGTERM/SIGINT, exit 0 on a clean stop."""
-    path = config_path or os.environ.get("ANIWORLDD_CONFIG")
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    path = config_path(arg)
+    config = load_or_report(path)
+    if config is None:
         return 1
     setup_logging(config["logging"]["level"])
     daemon = Daemon(config, Path(path).resolve() if path else None)

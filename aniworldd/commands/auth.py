@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 
-from aniworldd.config import ConfigError, load_config
+from aniworldd.commands import load_or_report
 from aniworldd.services.auth_service import PasswordFile
 from aniworldd.services.errors import ServiceError
 
@@ -30,12 +29,8 @@ def _read_password(use_stdin: bool) -> str | None:
 
 
 def _set_password(args: argparse.Namespace) -> int:
-    path = args.config or os.environ.get("ANIWORLDD_CONFIG")
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    cfg = load_or_report(args.config)
+    if cfg is None:
         return 1
     password = _read_password(args.stdin)
     if password is None:

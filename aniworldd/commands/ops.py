@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from aniworldd import __version__
-from aniworldd.config import ConfigError, load_config, load_text
+from aniworldd.config import ConfigError, config_path, load_config, load_text
 from aniworldd.core.markers import (
     LEGACY_KEY_NAME,
     MARKER_NAME,
@@ -62,7 +62,7 @@ class OpsError(Exception):
 
 
 def _config_path(arg: str | None) -> Path | None:
-    path = arg or os.environ.get("ANIWORLDD_CONFIG")
+    path = config_path(arg)
     return Path(path) if path else None
 
 

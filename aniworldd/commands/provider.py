@@ -39,15 +39,14 @@ def _run(
     args: argparse.Namespace, work: Callable[[dict, Any], Awaitable[int]], *, needs_db: bool = True
 ) -> int:
     """Load config, build the pieces `work` needs, run it, always close them again."""
-    from aniworldd.config import ConfigError, load_config
+    from aniworldd.config import ConfigError, config_path, load_config
     from aniworldd.db import DatabaseError, Store
     from aniworldd.providers.registry import build_providers
     from aniworldd.services.anime_service import AnimeService
     from aniworldd.services.errors import ServiceError
 
-    path = args.config or os.environ.get("ANIWORLDD_CONFIG")
     try:
-        cfg = load_config(path)
+        cfg = load_config(config_path(args.config))
     except ConfigError as exc:
         return _fail(str(exc))
 

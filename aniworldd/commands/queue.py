@@ -52,11 +52,10 @@ def parse_episode_spec(spec: str) -> list[int]:
 def base_url(args: argparse.Namespace) -> str:
     if args.url:
         return args.url.rstrip("/")
-    from aniworldd.config import ConfigError, load_config
+    from aniworldd.config import ConfigError, config_path, load_config
 
-    path = args.config or os.environ.get("ANIWORLDD_CONFIG")
     try:
-        cfg = load_config(path)
+        cfg = load_config(config_path(args.config))
     except ConfigError as exc:
         raise CliError(f"cannot read config for the daemon address: {exc}") from None
     host = cfg["server"]["host"]

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import sys
 from typing import TextIO
 
-from aniworldd.config import ConfigError, load_config
+from aniworldd.commands import load_or_report
 from aniworldd.db import DatabaseError, Store
 from aniworldd.events import SCAN_PROGRESS, EventBus
 
@@ -70,12 +69,8 @@ async def run_scan(config: dict, progress: ProgressBar | None) -> dict:
 
 
 def _main(args: argparse.Namespace) -> int:
-    path = args.config or os.environ.get("ANIWORLDD_CONFIG")
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    config = load_or_report(args.config)
+    if config is None:
         return 1
     progress = ProgressBar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
     try:

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -77,7 +78,7 @@ class Launcher:
                 return await self._hand_over(proc, argv, cwd, before_job)
             except LaunchError as exc:  # the spare died while it waited (OOM killer, an admin's kill)
                 log.warning("prestarted yt-dlp was gone (%s); starting a new one", exc.reason)
-        return await self._hand_over(await self._ready(await self._spawn()), argv, cwd, before_job)
+        return await self._hand_over(await self._start(), argv, cwd, before_job)
 
     async def _hand_over(
         self,
@@ -116,7 +117,7 @@ class Launcher:
             self._retire_handle.cancel()
         self._retire_handle = loop.call_later(self.warm_seconds, self._retire_soon)
         if self._spare is None:
-            self._spare = asyncio.create_task(self._start_spare(), name="yt-dlp-spare")
+            self._spare = asyncio.create_task(self._start(), name="yt-dlp-spare")
 
     def _replace_later(self) -> None:
         """Start the next spare a moment after a download began, not in the same instant: its start-up
@@ -165,13 +166,9 @@ class Launcher:
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
-    async def _start_spare(self) -> asyncio.subprocess.Process:
-        proc = await self._spawn()
-        try:
-            return await self._ready(proc)
-        except BaseException:
-            await _kill(proc)
-            raise
+    async def _start(self) -> asyncio.subprocess.Process:
+        """A new child that has warmed up and waits for its job (killed again if that fails)."""
+        return await self._ready(await self._spawn())
 
     async def _take_spare(self) -> asyncio.subprocess.Process | None:
         spare, self._spare = self._spare, None
@@ -245,6 +242,6 @@ async def _discard(spare: asyncio.Task[asyncio.subprocess.Process]) -> None:
 async def _kill(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(proc.wait(), 5)

@@ -21,7 +21,7 @@ from aniworldd import __version__
 from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
 from aniworldd.commands import load_or_report
-from aniworldd.config import LIVE_KEYS, config_path
+from aniworldd.config import config_path
 from aniworldd.db import DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
 from aniworldd.events import CONFIG_CHANGED, Event, EventBus
@@ -163,9 +163,6 @@ class Daemon:
                 log.warning("saved config not applied: %s", exc)
                 return
             ctx.queue.apply_settings(effective["downloads"])
-            for key in LIVE_KEYS:  # the running config now holds them (restart_required compares with it)
-                section, name = key.split(".")
-                ctx.config[section][name] = effective[section][name]
 
         self._background(apply(), "apply-config")
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from pony.orm import desc, flush
 
-from aniworldd.config import LANGUAGE_CODES
+from aniworldd.config import LANGUAGE_CODES, LIVE_KEYS
 from aniworldd.core.markers import read_marker, write_marker
 from aniworldd.core.naming import build_episode_path
 from aniworldd.core.validators import safe_join, sanitize_filename, validate_series_key
@@ -70,6 +70,9 @@ from aniworldd.events import DOWNLOAD_COMPLETE, DOWNLOAD_FAILED, DOWNLOAD_PROGRE
 from aniworldd.services.errors import BadRequest, Conflict, NotFound, ServiceError
 
 log = logging.getLogger(__name__)
+
+#: The downloads settings apply_settings takes over while running (config.LIVE_KEYS).
+LIVE_DOWNLOAD_KEYS = sorted(key.split(".", 1)[1] for key in LIVE_KEYS if key.startswith("downloads."))
 
 #: download_progress events per item are at least this far apart (at most 2/s).
 PROGRESS_EVENT_INTERVAL = 0.5
@@ -168,11 +171,7 @@ class DownloadService:
         dl = config["downloads"]
         self.runner = runner or YtDlpRunner.from_config(dl)
         self.temp_dir = Path(dl["temp_dir"])
-        self.max_concurrent = int(dl["max_concurrent"])
-        self.max_retries = int(dl["max_retries"])
-        self.retry_backoff = float(dl["retry_backoff"])
-        self.min_free_bytes = int(float(dl["min_free_gb"]) * 1024**3)
-        self.languages = list(dl["language"])
+        self._take_settings(dl)
         self.roots = [str(r) for r in config["library"]["roots"]]
         self._running = False
         self._paused = False
@@ -280,37 +279,31 @@ class DownloadService:
 
         New limits apply to what starts next: a lower max_concurrent lets active downloads finish, a
         new speed_limit or quality applies from the next download on. temp_dir and autostart are read
-        at start only.
+        at start only. The running config is updated too (a config save compares with it).
         """
-        runner, finder = self.runner, self.finder
-        now = {
-            "max_concurrent": (self.max_concurrent, int(downloads["max_concurrent"])),
-            "max_retries": (self.max_retries, int(downloads["max_retries"])),
-            "retry_backoff": (self.retry_backoff, float(downloads["retry_backoff"])),
-            "min_free_gb": (self.min_free_bytes, int(float(downloads["min_free_gb"]) * 1024**3)),
-            "language": (self.languages, list(downloads["language"])),
-            "speed_limit": (runner.speed_limit, downloads["speed_limit"]),
-            "quality": (runner.quality, downloads["quality"]),
-            "warm_start": (runner.launcher.warm_seconds, float(downloads["warm_start"])),
-        }
-        if finder is not None and hasattr(finder, "hosters_pref"):
-            now["hosters"] = (finder.hosters_pref, list(downloads["hosters"]))
-        changed = [key for key, (old, new) in now.items() if old != new]
-        self.max_concurrent = now["max_concurrent"][1]
-        self.max_retries = now["max_retries"][1]
-        self.retry_backoff = now["retry_backoff"][1]
-        self.min_free_bytes = now["min_free_gb"][1]
-        self.languages = now["language"][1]
-        runner.speed_limit, runner.quality = now["speed_limit"][1], now["quality"][1]
-        runner.launcher.warm_seconds = now["warm_start"][1]
-        if "hosters" in now:
-            finder.hosters_pref = now["hosters"][1]
-            finder.languages_pref = list(self.languages)
-        if changed:
-            log.info("download settings changed: %s", ", ".join(changed))
-            self._wake.set()  # a higher max_concurrent starts more at once
-            self._notify()
+        running = self.config["downloads"]
+        changed = [key for key in LIVE_DOWNLOAD_KEYS if downloads[key] != running[key]]
+        if not changed:
+            return []
+        running.update({key: downloads[key] for key in changed})
+        self._take_settings(running)
+        self.runner.speed_limit, self.runner.quality = running["speed_limit"], running["quality"]
+        self.runner.launcher.warm_seconds = float(running["warm_start"])
+        if hasattr(self.finder, "hosters_pref"):
+            self.finder.hosters_pref = list(running["hosters"])
+            self.finder.languages_pref = list(self.languages)
+        log.info("download settings changed: %s", ", ".join(changed))
+        self._wake.set()  # a higher max_concurrent starts more at once
+        self._notify()
         return changed
+
+    def _take_settings(self, dl: dict) -> None:
+        """The `downloads` settings the queue itself follows, at start and after a config save."""
+        self.max_concurrent = int(dl["max_concurrent"])
+        self.max_retries = int(dl["max_retries"])
+        self.retry_backoff = float(dl["retry_backoff"])
+        self.min_free_bytes = int(float(dl["min_free_gb"]) * 1024**3)
+        self.languages = list(dl["language"])
 
     def _has_pending(self) -> bool:
         e = self.store.e

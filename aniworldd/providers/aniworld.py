@@ -39,6 +39,7 @@ from aniworldd.providers.common import (
     sort_languages,
     soup,
     to_int,
+    unique_links,
     url_basename,
 )
 
@@ -252,7 +253,6 @@ def parse_episode_page(text: str, page_url: str, urls: SiteUrls) -> list[HosterL
         if lang:
             keys[attr(img, "data-lang-key")] = lang
     links: list[HosterLink] = []
-    seen: set[str] = set()
     for li in doc.select("li[data-link-id]"):
         lang = keys.get(attr(li, "data-lang-key"))
         if lang is None:
@@ -268,13 +268,10 @@ def parse_episode_page(text: str, page_url: str, urls: SiteUrls) -> list[HosterL
             hoster = names[0] if names else ""
         if not hoster:
             continue
-        link_id = attr(li, "data-link-id")
         redirect = urls.absolute(page_url, href)
-        if (link_id or redirect) in seen:
-            continue
-        seen.add(link_id or redirect)
+        link_id = attr(li, "data-link-id")
         links.append(HosterLink(hoster=hoster, language=lang, redirect_url=redirect, link_id=link_id))
-    return links
+    return unique_links(links)
 
 
 # -- provider ----------------------------------------------------------------------------------------

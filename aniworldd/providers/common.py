@@ -103,6 +103,18 @@ def url_basename(url: str) -> str:
     return path.rsplit("/", 1)[-1].lower()
 
 
+def unique_links(links: list[HosterLink]) -> list[HosterLink]:
+    """Each offer once, the first one kept (by link id, else by redirect URL): pages list some twice."""
+    seen: set[str] = set()
+    unique = []
+    for link in links:
+        ident = link.link_id or link.redirect_url
+        if ident not in seen:
+            seen.add(ident)
+            unique.append(link)
+    return unique
+
+
 def sort_languages(langs: list[str] | set[str]) -> list[str]:
     """Languages in the daemon's canonical order, without duplicates."""
     return [code for code in LANGUAGES if code in set(langs)]

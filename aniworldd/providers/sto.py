@@ -38,6 +38,7 @@ from aniworldd.providers.common import (
     sort_languages,
     soup,
     to_int,
+    unique_links,
 )
 
 log = logging.getLogger(__name__)
@@ -239,20 +240,16 @@ def _button_language(button: Tag) -> str | None:
 def parse_episode_page(text: str, page_url: str, urls: SiteUrls) -> list[HosterLink]:
     doc = soup(text)
     links: list[HosterLink] = []
-    seen: set[str] = set()
     for button in doc.select("[data-play-url]"):
         play = attr(button, "data-play-url")
         lang = _button_language(button)
         hoster = attr(button, "data-provider-name") or node_text(button.select_one(".fw-semibold"))
         if not play or not lang or not hoster:
             continue
-        link_id = attr(button, "data-link-id")
         redirect = urls.absolute(page_url, play)
-        if (link_id or redirect) in seen:
-            continue
-        seen.add(link_id or redirect)
+        link_id = attr(button, "data-link-id")
         links.append(HosterLink(hoster=hoster, language=lang, redirect_url=redirect, link_id=link_id))
-    return links
+    return unique_links(links)
 
 
 class StoProvider(SiteProvider):

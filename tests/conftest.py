@@ -6,6 +6,8 @@ import socket
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from aniworldd.config import load_text
 from aniworldd.db import Store
@@ -19,6 +21,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def postgres_answers() -> bool:
+    """Whether a PostgreSQL server listens on 127.0.0.1:5432 (the postgres tests skip without one)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def webhook_receiver(fail_first: int = 0) -> tuple[TestServer, list[dict]]:
+    """A running local webhook endpoint at /hook and the JSON bodies it got; the first `fail_first`
+    posts are answered 503. Close the server when done."""
+    received: list[dict] = []
+    state = {"fail": fail_first}
+
+    async def hook(request: web.Request) -> web.Response:
+        if state["fail"] > 0:
+            state["fail"] -= 1
+            return web.Response(status=503)
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = TestServer(app)
+    await server.start_server()
+    return server, received
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import icalendar
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from aniworldd.services.calendar_service import CalendarService
 from aniworldd.services.notifications import WebhookNotifier
 from aniworldd.services.refresh_service import RefreshService
 from tests.api.conftest import Api
+from tests.conftest import webhook_receiver
 from tests.fakesite.catalog import GER_SUB, Episode
 
 KAGUYA = "kaguya-sama-love-is-war"
@@ -123,16 +122,7 @@ async def test_notifications_test_endpoint(logged_in: Api) -> None:
     status, data = await logged_in.call("POST", "/api/notifications/test")
     assert status == 400 and "webhooks" in data["error"]["message"]
 
-    received: list[dict] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    server = TestServer(app)
-    await server.start_server()
+    server, received = await webhook_receiver()
     try:
         _with_upkeep(logged_in, [{"url": str(server.make_url("/hook")), "events": ["health"], "timeout": 5}])
         status, data = await logged_in.call("POST", "/api/notifications/test", json={})

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import uuid
 from pathlib import Path
@@ -20,6 +19,7 @@ from aniworldd.events import SCAN_COMPLETE, SCAN_PROGRESS, SERIES_ADDED, SERIES_
 from aniworldd.services.errors import BadRequest, Conflict, NotFound
 from aniworldd.services.library_service import LibraryService
 from aniworldd.services.scan_service import ScanService
+from tests.conftest import postgres_answers
 
 
 def touch(path: Path) -> Path:
@@ -392,18 +392,10 @@ async def test_scan_failure_is_reported(root: Path, scan: ScanService, bus, monk
     assert scan.state()["running"] is False
 
 
-def _pg_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.mark.postgres
 async def test_same_scan_on_postgres(tmp_path: Path, root: Path, config_factory, bus) -> None:
     """The raw statements (paramstyle, booleans, timestamps) on PostgreSQL, in a private database."""
-    if not _pg_answers():
+    if not postgres_answers():
         pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432")
     import psycopg2
 

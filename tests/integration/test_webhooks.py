@@ -4,29 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-
 from aniworldd.events import DOWNLOAD_COMPLETE, DOWNLOAD_FAILED, QUEUE_STATUS, EventBus
 from aniworldd.services.notifications import WebhookNotifier
-
-
-async def _receiver(fail_first: int = 0):
-    received: list[dict] = []
-    state = {"fail": fail_first}
-
-    async def hook(request: web.Request) -> web.Response:
-        if state["fail"] > 0:
-            state["fail"] -= 1
-            return web.Response(status=503)
-        received.append(await request.json())
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    server = TestServer(app)
-    await server.start_server()
-    return server, received
+from tests.conftest import webhook_receiver
 
 
 async def _wait_for(predicate, limit: float = 10) -> None:
@@ -38,7 +18,7 @@ async def _wait_for(predicate, limit: float = 10) -> None:
 
 
 async def test_events_delivered_in_envelope_with_filter_and_retry() -> None:
-    server, received = await _receiver(fail_first=1)
+    server, received = await webhook_receiver(fail_first=1)
     bus = EventBus()
     url = str(server.make_url("/hook"))
     notifier = WebhookNotifier(
@@ -61,7 +41,7 @@ async def test_events_delivered_in_envelope_with_filter_and_retry() -> None:
 
 
 async def test_dead_webhook_does_not_block_others() -> None:
-    server, received = await _receiver()
+    server, received = await webhook_receiver()
     bus = EventBus()
     hooks = [
         {"url": "http://127.0.0.1:9/dead", "events": ["download_complete"], "timeout": 1},
@@ -80,7 +60,7 @@ async def test_dead_webhook_does_not_block_others() -> None:
 
 
 async def test_test_endpoint_reports_results() -> None:
-    server, received = await _receiver()
+    server, received = await webhook_receiver()
     notifier = WebhookNotifier(
         EventBus(),
         [
@@ -103,7 +83,7 @@ async def test_datetimes_in_event_data_are_delivered_as_iso_utc() -> None:
     """Event data built from DB rows carries naive UTC datetimes; they must not stop the sender."""
     from datetime import datetime
 
-    server, received = await _receiver()
+    server, received = await webhook_receiver()
     bus = EventBus()
     notifier = WebhookNotifier(
         bus, [{"url": str(server.make_url("/hook")), "events": ["download_complete"], "timeout": 5}]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import uuid
 
@@ -11,16 +10,9 @@ import pytest
 
 from aniworldd.db import DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
+from tests.conftest import postgres_answers
 
 PG_URL = os.environ.get("ANIWORLDD_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
-
-
-def _pg_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_sqlite_wal_and_private_file(store: Store) -> None:
@@ -75,7 +67,7 @@ def test_unreachable_postgres_is_a_clear_error(tmp_path) -> None:
 
 @pytest.mark.postgres
 async def test_postgres_round_trip(tmp_path) -> None:
-    if not _pg_answers():
+    if not postgres_answers():
         pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432")
     store = Store(PG_URL, tmp_path)
     key = f"pg-{uuid.uuid4().hex[:8]}"

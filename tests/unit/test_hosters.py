@@ -9,40 +9,17 @@ import shutil
 import socket
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from aniworldd.providers.hosters import filemoon, resolve_media, speedfiles, streamtape, voe
 from aniworldd.providers.hosters.base import HosterError
 from tests.fakesite import encoders
-from tests.fakesite.hosters import add_routes, embed_path, streamtape_token
-from tests.fakesite.media import default_cache_dir, ffmpeg_available
+from tests.fakesite.hosters import embed_path, streamtape_token
+from tests.fakesite.media import ffmpeg_available
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) aniworldd-test"
-
-
-@pytest.fixture
-def state():
-    return SimpleNamespace(
-        down_hosters=set(), dead_codes=set(), media_dir=default_cache_dir(), request_log=[]
-    )
-
-
-@pytest.fixture
-async def origin(aiohttp_server, state) -> str:
-    app = web.Application()
-    add_routes(app, state)
-    server = await aiohttp_server(app)
-    return str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as s:
-        yield s
 
 
 def paths(state) -> list[str]:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-import aiohttp
 import pytest
-from aiohttp import web
 
 from aniworldd.providers.base import ENG_DUB, ENG_SUB, GER_DUB, GER_SUB, HosterLink, ProviderError
 from aniworldd.providers.sources import NoSourceError, SourceFinder, order_links
-from tests.fakesite.hosters import add_routes, embed_path
-from tests.fakesite.media import default_cache_dir
+from tests.fakesite.hosters import embed_path
 
 UA = "aniworldd-test"
 LANGS = [GER_DUB, GER_SUB, ENG_SUB]
@@ -45,27 +40,6 @@ class TinyProvider:
         if link.link_id in self.broken:
             raise ProviderError(f"redirect {link.link_id} answered 500")
         return self.origin + embed_path(hoster, code)
-
-
-@pytest.fixture
-def state():
-    return SimpleNamespace(
-        down_hosters=set(), dead_codes=set(), media_dir=default_cache_dir(), request_log=[]
-    )
-
-
-@pytest.fixture
-async def origin(aiohttp_server, state) -> str:
-    app = web.Application()
-    add_routes(app, state)
-    server = await aiohttp_server(app)
-    return str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as s:
-        yield s
 
 
 def finder_for(provider, session, hosters=HOSTERS, langs=LANGS) -> SourceFinder:

@@ -60,7 +60,7 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.started_at = time.monotonic()
         self._closers: list[Closer] = []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: set[asyncio.Task] = set()
         self.ctx: AppContext | None = None
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -71,7 +71,8 @@ class Daemon:
     def _background(self, coro: Awaitable[None], name: str) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
-        self._tasks.append(task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)  # short jobs (a config save) do not pile up
         return task
 
     async def start(self) -> None:
@@ -214,9 +215,10 @@ class Daemon:
 
     async def stop(self) -> None:
         self.notifier.stopping()
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for closer in reversed(self._closers):

@@ -1603,13 +1603,17 @@
     save: function (button) {
       var self = this;
       var built = this.buildDocument();
-      $("#config-saved").hidden = true;
+      hideSavedNote();
       if (built.local.length) {
         this.showErrors(built.local);
         return Promise.resolve();
       }
+      // The answer re-renders the form: an edit made while the save is in flight would be lost.
+      var fields = $("#config-fields");
+      fields.disabled = true;
       setBusy(button, true);
-      return api("PUT", "/api/config", built.doc).then(function (answer) {
+      var unlock = function () { fields.disabled = false; };
+      return api("PUT", "/api/config", built.doc).finally(unlock).then(function (answer) {
         if (answer && answer.config && answer.effective) {
           self.doc = answer.config;
           self.effective = answer.effective;
@@ -1663,6 +1667,7 @@
       return confirmDialog("Restore this backup?", "The current configuration is replaced by " + name +
         " (the current file is kept as a new backup).", "Restore", "btn-warning").then(function (yes) {
         if (!yes) return;
+        hideSavedNote();
         setBusy(button, true);
         return api("POST", "/api/config/backups/" + encodeURIComponent(name) + "/restore", {}).then(function () {
           toast("Restored " + name + ".", "success");
@@ -1715,6 +1720,13 @@
     cur[parts[parts.length - 1]] = value;
   }
 
+  /** Hidden and emptied, so an old "Saved" never reads as the answer to the next save. */
+  function hideSavedNote() {
+    var note = $("#config-saved");
+    note.hidden = true;
+    note.textContent = "";
+  }
+
   function cssEscape(s) {
     return global.CSS && global.CSS.escape ? global.CSS.escape(s) : s.replace(/[^a-zA-Z0-9_-]/g, "\\$&");
   }
@@ -1722,7 +1734,7 @@
   views.config = {
     title: function () { return "Configuration"; },
     show: function () {
-      $("#config-saved").hidden = true;
+      hideSavedNote();
       Config.load();
     },
   };
@@ -1734,7 +1746,7 @@
     });
     $("#config-reset").addEventListener("click", function () {
       Config.render();
-      $("#config-saved").hidden = true;
+      hideSavedNote();
     });
     $("#config-backups").addEventListener("click", function (ev) {
       var btn = ev.target.closest("button[data-restore]");

@@ -175,13 +175,14 @@ class Queue:
         self.work, self.base, self.concurrent, self.query = work, base, concurrent, query
         self.next_episode = 1
         self.urls: dict[tuple[int, int], str] = {}
+        self.library = work / "q" / "library"
 
     async def __aenter__(self) -> Queue:
         shutil.rmtree(self.work / "q", ignore_errors=True)
         cfg = load_text(
             f"""
 data_dir: {self.work / "q" / "data"}
-library: {{roots: [{self.work / "q" / "library"}]}}
+library: {{roots: [{self.library}]}}
 downloads: {{max_concurrent: {self.concurrent}, min_free_gb: 0, autostart: true}}
 """,
             "bench.yaml",
@@ -247,7 +248,7 @@ downloads: {{max_concurrent: {self.concurrent}, min_free_gb: 0, autostart: true}
         Both sides then write every run into the same free space: on a VM disk, blocks never written
         before cost about twice as much as reused ones, which alone doubled the daemon's unthrottled time.
         """
-        for path in (self.work / "q" / "library").rglob("*"):
+        for path in self.library.rglob("*"):
             if path.is_file():
                 path.unlink()
 

@@ -31,6 +31,8 @@ SERIES_ADDED = "series_added"
 SERIES_UPDATED = "series_updated"
 NEW_EPISODES = "new_episodes"
 CONFIG_CHANGED = "config_changed"
+#: Provider reachability changed (a captcha / browser check started or ended): webhooks, MQTT, UI banner.
+HEALTH = "health"
 
 #: The seed's WebSocket message types and the room each one goes to.
 WS_ROOMS: dict[str, str] = {
@@ -41,6 +43,7 @@ WS_ROOMS: dict[str, str] = {
     SCAN_PROGRESS: "scan_progress",
     SCAN_COMPLETE: "scan_progress",
     SCAN_FAILED: "scan_progress",
+    HEALTH: "downloads",
 }
 
 

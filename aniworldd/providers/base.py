@@ -110,6 +110,19 @@ class BlockedError(ProviderError):
     status = 403
 
 
+class ChallengeError(BlockedError):
+    """An anti-bot wall (Cloudflare, Turnstile captcha, DDoS-Guard) stood in for the page.
+
+    `challenge` is its kind (aniworldd.net.challenge: cloudflare, turnstile, ddos_guard, ...) and
+    `host` the host that asked: the queue waits and retries later, and tells the user what to do.
+    """
+
+    def __init__(self, message: str, *, challenge: str, host: str = "") -> None:
+        super().__init__(message)
+        self.challenge = challenge
+        self.host = host
+
+
 class NotFoundError(ProviderError):
     kind = "not_found"
     status = 404

@@ -15,9 +15,11 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup, Tag
 
+from aniworldd.net.challenge import TURNSTILE
+from aniworldd.net.routes import KNOWN_NAMES, SiteRoutes
 from aniworldd.providers.base import (
     LANGUAGES,
-    BlockedError,
+    ChallengeError,
     EpisodeInfo,
     HosterLink,
     NotFoundError,
@@ -31,10 +33,9 @@ log = logging.getLogger(__name__)
 #: A series key: the provider's URL slug (lowercase letters, digits, single hyphens).
 KEY_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
-#: Host names of the real sites; links to them are rewritten onto the configured base URL.
+#: Host names the real sites have had; links to them are rewritten onto the address in use.
 REAL_HOSTS: dict[str, frozenset[str]] = {
-    "aniworld": frozenset({"aniworld.to", "www.aniworld.to"}),
-    "sto": frozenset({"s.to", "www.s.to", "serienstream.to", "www.serienstream.to"}),
+    site: frozenset(n for name in names for n in (name, "www." + name)) for site, names in KNOWN_NAMES.items()
 }
 
 _WS_RE = re.compile(r"\s+")
@@ -42,6 +43,11 @@ _WS_RE = re.compile(r"\s+")
 
 def is_valid_key(key: str) -> bool:
     return bool(key) and len(key) <= 200 and KEY_RE.match(key) is not None
+
+
+def looks_like_json(text: str) -> bool:
+    """A search answer is JSON; a wall standing in for it is HTML."""
+    return text.lstrip()[:1] in ("[", "{")
 
 
 def clean(text: str | None) -> str:
@@ -121,48 +127,66 @@ def sort_languages(langs: list[str] | set[str]) -> list[str]:
 
 
 class SiteUrls:
-    """Maps links found on pages onto the configured base URL of one site."""
+    """Maps links found on pages onto the address of one site that is in use.
 
-    def __init__(self, site: str, base_url: str) -> None:
+    With `routes` the base follows the site's address fallback (serienstream.to -> .cx -> pinned IP);
+    links on any name the site has had (s.to, serienstream.cx, ...) land on the address in use.
+    """
+
+    def __init__(self, site: str, base_url: str, routes: SiteRoutes | None = None) -> None:
         self.site = site
-        self.base_url = base_url.rstrip("/")
-        parts = urlsplit(self.base_url)
+        self._static = base_url.rstrip("/")
+        parts = urlsplit(self._static)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"invalid base URL for {site}: {base_url!r}")
-        self._base_parts = parts
-        self._own_hosts = REAL_HOSTS.get(site, frozenset()) | {parts.netloc.lower()}
+        self._routes = routes if routes is not None and site in routes.sites else None
+        hosts = set(REAL_HOSTS.get(site, frozenset())) | {parts.netloc.lower()}
+        if self._routes is not None:
+            hosts |= {urlsplit(r.origin).netloc.lower() for r in self._routes.configured(site)}
+            hosts |= set(self._routes.hosts(site))
+        self._own_hosts = frozenset(hosts)
+
+    @property
+    def base_url(self) -> str:
+        return self._routes.current(self.site).origin if self._routes is not None else self._static
+
+    @property
+    def _base_parts(self):
+        return urlsplit(self.base_url)
+
+    def _prefixes(self) -> list[tuple[str, str]]:
+        """(netloc, path prefix) of every configured address of the site."""
+        origins = [r.origin for r in self._routes.configured(self.site)] if self._routes else [self._static]
+        return [(urlsplit(o).netloc.lower(), urlsplit(o).path.rstrip("/")) for o in origins]
 
     def url(self, path: str) -> str:
-        """Absolute URL on the configured base for a site path like `/anime/stream/x`."""
+        """Absolute URL on the address in use for a site path like `/anime/stream/x`."""
         if not path.startswith("/"):
             path = "/" + path
         return self.base_url + path
 
     def absolute(self, page_url: str, href: str) -> str:
-        """Resolve `href` against `page_url`, then rebase links to the real site onto the configured base."""
+        """Resolve `href` against `page_url`, then move links on any name of the site onto the base."""
         joined = urljoin(page_url, href.strip())
         parts = urlsplit(joined)
         host = parts.netloc.lower()
-        if host in REAL_HOSTS.get(self.site, ()) and host != self._base_parts.netloc.lower():
-            prefix = self._base_parts.path.rstrip("/")
-            return urlunsplit(
-                (self._base_parts.scheme, self._base_parts.netloc, prefix + parts.path, parts.query, "")
-            )
+        base = self._base_parts
+        if host in self._own_hosts and host != base.netloc.lower():
+            path = self.site_path(joined) or parts.path
+            prefix = base.path.rstrip("/")
+            return urlunsplit((base.scheme, base.netloc, prefix + path, parts.query, ""))
         return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
     def site_path(self, url: str) -> str | None:
-        """The path of `url` if it points at this site (configured base or the real host), else None."""
+        """The path of `url` if it points at this site (any of its addresses or names), else None."""
         parts = urlsplit(url)
-        if parts.netloc and parts.netloc.lower() not in self._own_hosts:
+        netloc = parts.netloc.lower()
+        if netloc and netloc not in self._own_hosts and (parts.hostname or "") not in self._own_hosts:
             return None
         path = parts.path or "/"
-        prefix = self._base_parts.path.rstrip("/")
-        if (
-            prefix
-            and parts.netloc.lower() == self._base_parts.netloc.lower()
-            and path.startswith(prefix + "/")
-        ):
-            path = path[len(prefix) :]
+        for prefix_netloc, prefix in self._prefixes():
+            if prefix and netloc == prefix_netloc and path.startswith(prefix + "/"):
+                return path[len(prefix) :]
         return path
 
 
@@ -173,7 +197,7 @@ class SiteProvider:
 
     def __init__(self, client: HttpClient, base_url: str) -> None:
         self.client = client
-        self.urls = SiteUrls(self.site, base_url)
+        self.urls = SiteUrls(self.site, base_url, client.routes)
 
     @property
     def base_url(self) -> str:
@@ -187,6 +211,13 @@ class SiteProvider:
             return f"{self.series_url(key)}/filme/film-{int(episode)}"
         return f"{self.series_url(key)}/staffel-{int(season)}/episode-{int(episode)}"
 
+    #: A string every real page of the site carries (the series block): a 200 with it is the page we
+    #: asked for, whatever anti-bot scripts ride along; without it a wall may be standing in for it.
+    page_marker = ""
+
+    def _is_page(self, text: str) -> bool:
+        return not self.page_marker or self.page_marker in text
+
     # The site's page parsers (pure functions: text in, data out), set by each subclass.
     parse_series_page: Callable[..., tuple[SeriesInfo, dict[int, str]]]
     parse_season_page: Callable[..., list[EpisodeInfo]]
@@ -194,14 +225,14 @@ class SiteProvider:
 
     async def get_series(self, key: str, *, fresh: bool = False) -> SeriesInfo:
         """The series page, then every season page (season 0: the movies) in parallel."""
-        page = await self.client.get(self.series_url(key), use_cache=not fresh)
+        page = await self.client.get(self.series_url(key), use_cache=not fresh, expected=self._is_page)
         info, seasons = self.parse_series_page(page.text, page.url, self.urls, key)
         if not seasons:
             log.info("%s: %s lists no seasons", self.site, key)
 
         async def load(season: int, season_url: str) -> tuple[int, list[EpisodeInfo]]:
             try:
-                season_page = await self.client.get(season_url, use_cache=not fresh)
+                season_page = await self.client.get(season_url, use_cache=not fresh, expected=self._is_page)
             except NotFoundError:
                 log.warning("%s: season page %s is gone", self.site, season_url)
                 return season, []
@@ -217,18 +248,24 @@ class SiteProvider:
 
     async def get_episode_links(self, key: str, season: int, episode: int) -> list[HosterLink]:
         # Never cached: the offers (languages, hosters, redirect tokens) are what a download is about to use.
-        page = await self.client.get(self.episode_url(key, season, episode), use_cache=False)
+        page = await self.client.get(
+            self.episode_url(key, season, episode), use_cache=False, expected=self._is_page
+        )
         return self.parse_episode_page(page.text, page.url, self.urls)
 
     async def resolve(self, link: HosterLink) -> str:
         """GET the provider's redirect URL without following it; the Location is the hoster embed URL."""
-        page = await self.client.get_redirect(link.redirect_url)
+        page = await self.client.get_redirect(self.client.rebase(link.redirect_url))
         if page.location:
             return page.location
-        lowered = page.text.lower()
-        if "captcha" in lowered or "turnstile" in lowered:
-            raise BlockedError(
-                f"{self.site}: the redirect for link {link.link_id or link.redirect_url} asks for a captcha"
+        if page.status == 200 and self.urls.site_path(page.url) is not None:
+            # The site's own page instead of a redirect to the hoster: s.to's "Stream wird
+            # vorbereitet..." Turnstile step (a captcha no program can solve).
+            raise ChallengeError(
+                f"{self.site}: the hoster link {link.link_id or link.redirect_url} asks for a captcha "
+                "(Turnstile) instead of redirecting",
+                challenge=TURNSTILE,
+                host=urlsplit(page.url).hostname or "",
             )
         raise ProviderError(f"{self.site}: the redirect {link.redirect_url} did not answer with a Location")
 

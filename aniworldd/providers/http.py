@@ -1,13 +1,17 @@
 """The one HTTP client every provider and hoster request goes through.
 
 Why one place: being polite (per-host concurrency cap and minimum spacing), being robust (timeouts,
-retries with exponential backoff) and telling the user *why* something failed (blocked / not found /
-unreachable) are the same for every page, and the hoster resolvers reuse the same session and cookies.
+retries with exponential backoff, the next site address when one stops answering), getting through
+(a browser's TLS fingerprint and headers, DoH, proxy, FlareSolverr for Cloudflare's JS challenge) and
+telling the user *why* something failed (blocked / captcha / not found / unreachable) are the same for
+every page, and the hoster resolvers reuse the same sessions and cookies.  The wire itself is
+`aniworldd.net.transport` (curl_cffi).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -17,29 +21,31 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
-from yarl import URL
-
-from aniworldd.providers.base import BlockedError, NotFoundError, ProviderError, UnreachableError
+from aniworldd.net import challenge as walls
+from aniworldd.net.flaresolverr import Clearance, FlareSolverr, FlareSolverrError
+from aniworldd.net.routes import Route, SiteRoutes
+from aniworldd.net.transport import (
+    BROWSER_USER_AGENT,
+    DEFAULT_MAX_BYTES,
+    TOO_LARGE,
+    CurlTransport,
+    NetSettings,
+    RawResponse,
+    TransportError,
+)
+from aniworldd.providers.base import (
+    BlockedError,
+    ChallengeError,
+    NotFoundError,
+    ProviderError,
+    UnreachableError,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
-)
-
-#: Bodies are only searched this far for challenge markers (they sit in the head).
-_SNIFF_BYTES = 64 * 1024
-
-_CHALLENGE_MARKERS = (
-    ("<title>just a moment", 'Cloudflare challenge ("Just a moment...")'),
-    ("cf-chl", "Cloudflare challenge"),
-    ("cf_chl_opt", "Cloudflare challenge"),
-    ("/cdn-cgi/challenge-platform", "Cloudflare challenge"),
-    ("attention required! | cloudflare", "Cloudflare block page"),
-    ("ddos-guard", "DDoS-Guard challenge"),
-)
-_CAPTCHA_MARKERS = ("g-recaptcha", "h-captcha", "cf-turnstile", "captcha")
+DEFAULT_USER_AGENT = BROWSER_USER_AGENT
+MAX_REDIRECTS = 10
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @dataclass(slots=True)
@@ -51,35 +57,22 @@ class Page:
     text: str
     headers: Mapping[str, str] = field(default_factory=dict)
     location: str | None = None
+    #: The raw body (images); `text` is its decoded form.
+    body: bytes = field(default=b"", repr=False)
 
     def json(self) -> Any:
-        import json
-
         try:
             return json.loads(self.text)
         except ValueError as exc:
             raise ProviderError(f"{self.url}: expected JSON, got {self.text[:80]!r}") from exc
 
 
-def challenge_reason(status: int, headers: Mapping[str, str], text: str) -> str | None:
+def challenge_reason(
+    status: int, headers: Mapping[str, str], text: str, expected: Callable[[str], bool] | None = None
+) -> str | None:
     """Why this response is an anti-bot wall rather than the page we asked for, or None."""
-    if headers.get("cf-mitigated", "").lower() == "challenge":
-        return "Cloudflare challenge"
-    head = text[:_SNIFF_BYTES].lower()
-    for marker, reason in _CHALLENGE_MARKERS:
-        if marker in head:
-            return reason
-    if status in (403, 429, 503):
-        for marker in _CAPTCHA_MARKERS:
-            if marker in head:
-                return "captcha page"
-    else:
-        # A normal page may mention a captcha widget somewhere; only a captcha *page* counts.
-        start = head.find("<title")
-        title = head[start : head.find("</title>", start)] if start >= 0 else ""
-        if "captcha" in title or "robot" in title:
-            return "captcha page"
-    return None
+    found = walls.detect(status, headers, text, expected)
+    return found.reason if found else None
 
 
 class _HostGate:
@@ -124,7 +117,7 @@ class _Retry(Exception):
 
 
 class HttpClient:
-    """Shared aiohttp session with per-host limits, retries, a GET page cache and error mapping.
+    """Shared transport with per-host limits, retries, address fallback, a GET page cache and error mapping.
 
     Plain constructor values (or `from_config(provider_cfg)`); `sleep` and `clock` can be injected
     so tests can check backoff and cache expiry without waiting.
@@ -133,7 +126,7 @@ class HttpClient:
     def __init__(
         self,
         *,
-        user_agent: str = DEFAULT_USER_AGENT,
+        user_agent: str | None = None,
         timeout: float = 20.0,
         retries: int = 3,
         max_concurrent: int = 2,
@@ -145,11 +138,19 @@ class HttpClient:
         jitter: float = 0.1,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
-        session: aiohttp.ClientSession | None = None,
+        net: NetSettings | None = None,
+        routes: SiteRoutes | None = None,
+        flaresolverr: FlareSolverr | None = None,
+        transport: CurlTransport | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
-        self.user_agent = user_agent
+        base = net or NetSettings()
+        overrides: dict[str, Any] = {"timeout": float(timeout)}
+        if user_agent:
+            overrides["user_agent"] = user_agent
+        self.net = NetSettings(**{**_fields(base), **overrides})
+        self.user_agent = self.net.user_agent
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
         self.max_concurrent = int(max_concurrent)
@@ -159,49 +160,52 @@ class HttpClient:
         self.backoff = max(0.0, float(backoff))
         self.backoff_max = float(backoff_max)
         self.jitter = max(0.0, float(jitter))
+        self.routes = routes
+        self.flaresolverr = flaresolverr
         self._sleep = sleep
         self._clock = clock
-        self._session = session
-        self._own_session = session is None
+        self._transport = transport
         self._gates: dict[str, _HostGate] = {}
         self._cache: OrderedDict[str, tuple[float, Page]] = OrderedDict()
         self._inflight: dict[str, asyncio.Task[Page]] = {}
-        self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "errors": 0}
+        #: Last page fetched per host: the next navigation on that host sends it as Referer.
+        self._last_page: dict[str, str] = {}
+        #: FlareSolverr clearances per host (cookies + the User-Agent that earned them).
+        self._clearance: dict[str, Clearance] = {}
+        self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "errors": 0, "fallbacks": 0}
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], **overrides: Any) -> HttpClient:
         """Build from the `provider` config section (missing keys fall back to the defaults)."""
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"net": NetSettings.from_config(cfg)}
         for name in ("user_agent", "timeout", "retries", "max_concurrent", "min_interval", "cache_ttl"):
             if cfg.get(name) is not None:
                 kwargs[name] = cfg[name]
+        if cfg.get("flaresolverr_url"):
+            kwargs["flaresolverr"] = FlareSolverr(
+                cfg["flaresolverr_url"], timeout=float(cfg.get("timeout") or 20)
+            )
         kwargs.update(overrides)
         return cls(**kwargs)
 
-    # -- session ---------------------------------------------------------------------------------
+    # -- transport -------------------------------------------------------------------------------
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        """The shared session (created on first use, inside the running loop); hoster resolvers reuse it."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers={
-                    "User-Agent": self.user_agent,
-                    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-                    "Accept-Language": "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7",
-                },
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            )
-            self._own_session = True
-        return self._session
+    def transport(self) -> CurlTransport:
+        """The curl_cffi transport (created on first use, inside the running loop)."""
+        if self._transport is None:
+            self._transport = CurlTransport(self.net)
+        return self._transport
 
     async def close(self) -> None:
         for task in list(self._inflight.values()):
             task.cancel()
         self._inflight.clear()
-        if self._session is not None and self._own_session and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        if self._transport is not None:
+            await self._transport.close()
+        self._transport = None
+        if self.flaresolverr is not None:
+            await self.flaresolverr.close()
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -240,9 +244,18 @@ class HttpClient:
     # -- public requests -------------------------------------------------------------------------
 
     async def get(
-        self, url: str, *, use_cache: bool = True, headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        *,
+        use_cache: bool = True,
+        headers: Mapping[str, str] | None = None,
+        expected: Callable[[str], bool] | None = None,
     ) -> Page:
-        """GET a page (following redirects); cached for `cache_ttl`, concurrent GETs share one request."""
+        """GET a page (following redirects); cached for `cache_ttl`, concurrent GETs share one request.
+
+        `expected(text)`: does the body hold what was asked for?  Decides between a normal page that
+        carries anti-bot scripts and a wall standing in for the page.
+        """
         cacheable = use_cache and self.cache_ttl > 0 and not headers
         if cacheable:
             hit = self._cached(url)
@@ -251,13 +264,13 @@ class HttpClient:
                 return hit
             task = self._inflight.get(url)
             if task is None:
-                task = asyncio.ensure_future(self._request("GET", url))
+                task = asyncio.ensure_future(self._request("GET", url, expected=expected))
                 self._inflight[url] = task
                 task.add_done_callback(lambda t, u=url: self._finish_inflight(u, t))
             else:
                 self.stats["cache_hits"] += 1
             return await asyncio.shield(task)
-        page = await self._request("GET", url, headers=headers)
+        page = await self._request("GET", url, headers=headers, expected=expected)
         if use_cache and self.cache_ttl > 0 and not headers:
             self._store(url, page)
         return page
@@ -269,14 +282,43 @@ class HttpClient:
             self._store(url, task.result())
 
     async def post(
-        self, url: str, data: Mapping[str, str], *, headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        data: Mapping[str, str],
+        *,
+        headers: Mapping[str, str] | None = None,
+        expected: Callable[[str], bool] | None = None,
     ) -> Page:
         """POST a form (never cached)."""
-        return await self._request("POST", url, data=dict(data), headers=headers)
+        return await self._request("POST", url, data=dict(data), headers=headers, expected=expected)
 
     async def get_redirect(self, url: str, *, headers: Mapping[str, str] | None = None) -> Page:
         """GET without following redirects; `page.location` is the absolute Location (None if none)."""
         return await self._request("GET", url, headers=headers, follow=False)
+
+    async def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        follow: bool = True,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> Page:
+        """A raw request for hosters and images: same transport, gate and retries on connection
+        errors, but any HTTP status is returned as it is (the caller knows what its answers mean)."""
+        return await self._request(
+            method,
+            url,
+            data=data,
+            json_body=json_body,
+            headers=headers,
+            follow=follow,
+            classify=False,
+            max_bytes=max_bytes,
+        )
 
     # -- core ------------------------------------------------------------------------------------
 
@@ -302,14 +344,15 @@ class HttpClient:
         url: str,
         *,
         data: Mapping[str, str] | None = None,
+        json_body: Any = None,
         headers: Mapping[str, str] | None = None,
         follow: bool = True,
+        expected: Callable[[str], bool] | None = None,
+        classify: bool = True,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> Page:
-        try:
-            target = URL(url)
-        except (ValueError, TypeError) as exc:
-            raise ProviderError(f"invalid URL {url!r}") from exc
-        if target.scheme not in ("http", "https") or not target.host:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ProviderError(f"invalid URL {url!r}")
         last: _Retry | None = None
         for attempt in range(self.retries + 1):
@@ -321,7 +364,9 @@ class HttpClient:
                 log.info("retrying %s %s in %.2fs (%s)", method, url, delay, last.reason if last else "")
                 await self._sleep(delay)
             try:
-                return await self._attempt(method, url, target, data, headers, follow)
+                return await self._attempt(
+                    method, url, data, json_body, headers, follow, expected, classify, max_bytes
+                )
             except _Retry as retry:
                 last = retry
         self.stats["errors"] += 1
@@ -331,47 +376,168 @@ class HttpClient:
             raise BlockedError(f"{_host(url)}: {last.reason} (after {tries} attempts)")
         raise UnreachableError(f"{_host(url)} unreachable: {last.reason} (after {tries} attempts)")
 
+    def _candidates(self, url: str) -> list[tuple[str, Route | None, str | None]]:
+        """(URL, route, site) to try: the URL on each of its site's addresses, the one in use first."""
+        site = self.routes.site_of_url(url) if self.routes else None
+        if site is None or self.routes is None:
+            return [(url, None, None)]
+        path = self._site_path(site, url)
+        return [(route.origin + path, route, site) for route in self.routes.routes(site)]
+
+    def _site_path(self, site: str, url: str) -> str:
+        """`/serie/x?y` of a URL on any address of the site (a configured origin may carry a path prefix)."""
+        assert self.routes is not None
+        parts = urlsplit(url)
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        for route in self.routes.configured(site):
+            if url.lower().startswith(route.origin.lower() + "/") or url.lower() == route.origin.lower():
+                rest = url[len(route.origin) :]
+                return rest.split("#", 1)[0] or "/"
+        return tail or "/"
+
+    def rebase(self, url: str) -> str:
+        """A URL on any known name of a site, moved onto the address in use (others unchanged)."""
+        site = self.routes.site_of_url(url) if self.routes else None
+        if site is None or self.routes is None:
+            return url
+        return self.routes.current(site).origin + self._site_path(site, url)
+
     async def _attempt(
         self,
         method: str,
         url: str,
-        target: URL,
         data: Mapping[str, str] | None,
+        json_body: Any,
         headers: Mapping[str, str] | None,
         follow: bool,
+        expected: Callable[[str], bool] | None,
+        classify: bool,
+        max_bytes: int,
     ) -> Page:
-        async with self._gate(url):
-            self.stats["requests"] += 1
+        failures: list[str] = []
+        candidates = self._candidates(url)
+        for target, route, site in candidates:
             try:
-                async with self.session.request(
-                    method, target, data=data, headers=headers, allow_redirects=follow
-                ) as resp:
-                    body = await resp.read()
-                    text = _decode(body, resp.charset)
-                    status = resp.status
-                    final_url = str(resp.url)
-                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-            except TimeoutError as exc:
-                raise _Retry(f"timeout after {self.timeout:g}s") from exc
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-                raise _Retry(f"{type(exc).__name__}: {exc}") from exc
-            except aiohttp.ClientResponseError as exc:  # e.g. too many redirects, bad headers
-                raise ProviderError(f"{_host(url)}: {exc}") from exc
-        location = None
-        if not follow and status in (301, 302, 303, 307, 308) and "location" in resp_headers:
-            location = urljoin(final_url, resp_headers["location"])
-        page = Page(url=final_url, status=status, text=text, headers=resp_headers, location=location)
-        self._classify(url, page)
-        return page
+                async with self._gate(target):
+                    self.stats["requests"] += 1
+                    raw = await self._follow(
+                        method, target, data, json_body, headers, follow, route, max_bytes
+                    )
+            except TransportError as exc:
+                if exc.kind == TOO_LARGE:
+                    raise ProviderError(str(exc)) from None
+                # Any failure to get an answer (incl. a proxy that cannot reach this address) moves on.
+                if route is not None and len(candidates) > 1:
+                    failures.append(f"{route.label()}: {exc}")
+                    self.stats["fallbacks"] += 1
+                    log.info("%s did not answer (%s); trying the next address", route.label(), exc.kind)
+                    continue
+                raise _Retry("; ".join([*failures, str(exc)])) from None
+            if route is not None and site is not None and self.routes is not None:
+                self.routes.mark_good(site, route)
+            page = self._page(raw, follow)
+            if classify:
+                page = await self._classify(method, target, page, expected, route)
+            return page
+        raise _Retry("no address answered: " + "; ".join(failures))
 
-    def _classify(self, url: str, page: Page) -> None:
-        """Raise the right error for a non-successful or challenge response; retryable ones as _Retry."""
+    async def _follow(
+        self,
+        method: str,
+        url: str,
+        data: Mapping[str, str] | None,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+        follow: bool,
+        route: Route | None,
+        max_bytes: int,
+        cookies: Mapping[str, str] | None = None,
+    ) -> RawResponse:
+        """Send, following redirects hop by hop (each hop with the same DNS, pins and headers)."""
+        referer = self._last_page.get(_host(url))
+        for _ in range(MAX_REDIRECTS + 1):
+            host = _host(url)
+            send = self._navigation_headers(url, referer, headers)
+            clearance = self._clearance.get(host)
+            jar = dict(cookies or {})
+            if clearance is not None:
+                jar.update(clearance.cookies)
+                send["User-Agent"] = clearance.user_agent
+            pin = route.pin if route is not None and urlsplit(url).hostname == route.host else None
+            raw = await self.transport.request(
+                method,
+                url,
+                headers=send,
+                data=data,
+                json_body=json_body,
+                pin=pin,
+                cookies=jar or None,
+                max_bytes=max_bytes,
+            )
+            location = raw.headers.get("location")
+            if not follow or raw.status not in _REDIRECTS or not location:
+                if raw.status < 400 and method == "GET":
+                    self._last_page[host] = raw.url
+                return raw
+            referer, url = url, urljoin(url, location)
+            if raw.status == 303 or (raw.status in (301, 302) and method == "POST"):
+                method, data, json_body = "GET", None, None
+        raise TransportError("protocol", f"{_host(url)}: more than {MAX_REDIRECTS} redirects")
+
+    def _navigation_headers(
+        self, url: str, referer: str | None, extra: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if referer:
+            same = urlsplit(referer).netloc == urlsplit(url).netloc
+            headers.update({"Referer": referer, "Sec-Fetch-Site": "same-origin" if same else "cross-site"})
+        for name, value in (extra or {}).items():
+            for existing in [k for k in headers if k.lower() == name.lower()]:
+                del headers[existing]
+            headers[name] = value
+        return headers
+
+    @staticmethod
+    def _page(raw: RawResponse, follow: bool) -> Page:
+        location = None
+        if not follow and raw.status in _REDIRECTS and "location" in raw.headers:
+            location = urljoin(raw.url, raw.headers["location"])
+        return Page(
+            url=raw.url,
+            status=raw.status,
+            text=raw.text(),
+            headers=raw.headers,
+            location=location,
+            body=raw.body,
+        )
+
+    async def _classify(
+        self,
+        method: str,
+        url: str,
+        page: Page,
+        expected: Callable[[str], bool] | None,
+        route: Route | None,
+    ) -> Page:
+        """Map a non-successful or challenge response to the right error; retryable ones as _Retry.
+
+        A Cloudflare JS challenge is handed to FlareSolverr when one is configured; its cookies and
+        User-Agent are then reused for that host until a challenge shows up again.
+        """
         status = page.status
-        reason = challenge_reason(status, page.headers, page.text)
+        wall = walls.detect(status, page.headers, page.text, expected)
+        if wall is not None and wall.passable and self.flaresolverr is not None and method == "GET":
+            page = await self._solve(url, page, route, expected)
+            status = page.status
+            wall = walls.detect(status, page.headers, page.text, expected)
         if status == 429:
             raise _Retry("rate limited (HTTP 429)", delay=_retry_after(page.headers), blocked=True)
-        if reason is not None and (status in (403, 503) or status < 300):
-            raise BlockedError(f"{_host(url)} blocked the request: {reason} (HTTP {status})")
+        if wall is not None and (status in (403, 503) or status < 300):
+            raise ChallengeError(
+                f"{_host(url)} blocked the request: {wall.reason} (HTTP {status})",
+                challenge=wall.kind,
+                host=urlsplit(url).hostname or "",
+            )
         if status == 403:
             raise BlockedError(f"{_host(url)} refused the request (HTTP 403)")
         if status in (404, 410):
@@ -380,13 +546,31 @@ class HttpClient:
             raise _Retry(f"HTTP {status}", delay=_retry_after(page.headers))
         if status >= 400:
             raise ProviderError(f"{_host(url)} answered HTTP {status} for {url}")
+        return page
+
+    async def _solve(
+        self, url: str, page: Page, route: Route | None, expected: Callable[[str], bool] | None
+    ) -> Page:
+        """Pass a Cloudflare JS challenge through FlareSolverr, then fetch the page again with its cookies."""
+        assert self.flaresolverr is not None
+        host = _host(url)
+        self._clearance.pop(host, None)
+        try:
+            clearance = await self.flaresolverr.solve(url, proxy=self.net.proxy)
+        except FlareSolverrError as exc:
+            log.warning("FlareSolverr could not pass the challenge on %s: %s", host, exc)
+            return page
+        self._clearance[host] = clearance
+        log.info("FlareSolverr passed the challenge on %s; reusing its cookies", host)
+        try:
+            raw = await self._follow("GET", url, None, None, None, True, route, DEFAULT_MAX_BYTES)
+        except TransportError as exc:
+            raise _Retry(str(exc)) from None
+        return self._page(raw, True)
 
 
-def _decode(body: bytes, charset: str | None) -> str:
-    try:
-        return body.decode(charset or "utf-8", errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
+def _fields(settings: NetSettings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
 
 
 def _host(url: str) -> str:

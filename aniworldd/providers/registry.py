@@ -6,9 +6,11 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from aniworldd.net.routes import SiteRoutes
 from aniworldd.providers.aniworld import AniworldProvider
 from aniworldd.providers.base import SITE_ANIWORLD, SITE_STO, SITES, ProviderError, SearchResult
 from aniworldd.providers.common import SiteProvider, is_valid_key
@@ -102,9 +104,43 @@ class ProviderSet:
         await self.client.close()
 
 
-def build_providers(provider_cfg: Mapping[str, Any], client: HttpClient | None = None) -> ProviderSet:
-    """The factory the daemon and the CLI use: one shared HttpClient, both sites on their configured bases."""
-    client = client or HttpClient.from_config(provider_cfg)
-    aniworld = AniworldProvider(client, provider_cfg.get("aniworld_url") or "https://aniworld.to")
-    sto = StoProvider(client, provider_cfg.get("sto_url") or "https://s.to")
+#: s.to is retired: a config that still names it gets today's names (the key paths are the same).
+RETIRED = {"https://s.to": ["https://serienstream.to", "https://serienstream.cx"]}
+DEFAULT_URLS = {
+    SITE_ANIWORLD: ["https://aniworld.to"],
+    SITE_STO: ["https://serienstream.to", "https://serienstream.cx"],
+}
+
+
+def site_urls(provider_cfg: Mapping[str, Any], site: str) -> list[str]:
+    """The configured addresses of a site in order (one URL or a list), retired names replaced."""
+    value = provider_cfg.get("aniworld_url" if site == SITE_ANIWORLD else "sto_url") or DEFAULT_URLS[site]
+    urls: list[str] = []
+    for url in [value] if isinstance(value, str) else list(value):
+        url = url.rstrip("/")
+        replacement = RETIRED.get(url.lower().replace("://www.", "://"))
+        if replacement:
+            log.warning("%s is retired; using %s instead", url, ", ".join(replacement))
+        urls.extend(replacement or [url])
+    return list(dict.fromkeys(urls))
+
+
+def build_routes(provider_cfg: Mapping[str, Any], data_dir: str | Path | None = None) -> SiteRoutes:
+    """Both sites' addresses; the one that answered last is remembered under the data dir."""
+    state = Path(data_dir) / "provider-routes.json" if data_dir else None
+    return SiteRoutes(
+        {site: site_urls(provider_cfg, site) for site in SITES},
+        last_resort=provider_cfg.get("last_resort") or {},
+        state_path=state,
+    )
+
+
+def build_providers(
+    provider_cfg: Mapping[str, Any], client: HttpClient | None = None, data_dir: str | Path | None = None
+) -> ProviderSet:
+    """The factory the daemon and the CLI use: one shared HttpClient, both sites on their addresses."""
+    if client is None:
+        client = HttpClient.from_config(provider_cfg, routes=build_routes(provider_cfg, data_dir))
+    aniworld = AniworldProvider(client, site_urls(provider_cfg, SITE_ANIWORLD)[0])
+    sto = StoProvider(client, site_urls(provider_cfg, SITE_STO)[0])
     return ProviderSet(aniworld, sto, client)

@@ -27,12 +27,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-import aiohttp
-
-from .base import HosterLink, Provider, ProviderError
+from .base import ChallengeError, HosterLink, Provider, ProviderError
 from .hosters import is_supported, normalize, resolve_media
 from .hosters.base import HosterError, MediaSource
+from .http import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,23 @@ class MediaCandidate:
     embed_url: str = ""
 
 
+#: SourceFailure kinds: only `hoster` failures (resolver or download) count for hoster health.
+HOSTER_FAILURE = "hoster"
+UNSUPPORTED = "unsupported"
+PROVIDER_FAILURE = "provider"
+COOLDOWN = "cooldown"
+
+
 @dataclass(slots=True, frozen=True)
 class SourceFailure:
     hoster: str
     language: str
     reason: str
+    kind: str = HOSTER_FAILURE
 
     def __str__(self) -> str:
+        if self.kind == COOLDOWN:  # the reason already names the hoster: "Vidoza skipped: cooling down ..."
+            return f"{self.reason} ({self.language})"
         return f"{self.hoster} ({self.language}): {self.reason}"
 
 
@@ -84,8 +94,8 @@ class SourceAttempts:
     available_languages: list[str] = field(default_factory=list)
     _gen: AsyncIterator[MediaCandidate] | None = field(default=None, repr=False)
 
-    def record(self, hoster: str, language: str, reason: str) -> None:
-        self.failures.append(SourceFailure(hoster, language, reason))
+    def record(self, hoster: str, language: str, reason: str, kind: str = HOSTER_FAILURE) -> None:
+        self.failures.append(SourceFailure(hoster, language, reason, kind))
 
     def error(self) -> NoSourceError:
         where = f"{self.key} S{self.season:02d}E{self.episode:03d}"
@@ -108,17 +118,23 @@ class SourceAttempts:
 
 
 def order_links(
-    links: Sequence[HosterLink], languages_pref: Sequence[str], hosters_pref: Sequence[str]
+    links: Sequence[HosterLink],
+    languages_pref: Sequence[str],
+    hosters_pref: Sequence[str],
+    hoster_tier: Callable[[str], int] | None = None,
 ) -> tuple[list[HosterLink], list[HosterLink]]:
     """(offers to try in order, offers skipped because no resolver exists), wanted languages only.
 
-    Sort key: language rank, then hoster rank (unlisted-but-supported hosters after all listed ones);
-    ties keep page order.  Duplicate offers (same hoster, language, redirect) are dropped.
+    Sort key: language rank, then (adaptive order, when `hoster_tier` is given) the hoster's health tier
+    (HosterHealth.rank: worked recently < untried < failed recently), then hoster rank (unlisted-but-
+    supported hosters after all listed ones); ties keep page order.  Language stays first: a hoster's
+    health never buys a language the user ranked lower.  Duplicate offers (same hoster, language,
+    redirect) are dropped.
     """
     lang_rank = {lang: i for i, lang in enumerate(languages_pref)}
     hoster_rank = {normalize(h): i for i, h in enumerate(hosters_pref)}
     seen: set[tuple[str, str, str]] = set()
-    usable: list[tuple[int, int, int, HosterLink]] = []
+    usable: list[tuple[int, int, int, int, HosterLink]] = []
     unsupported: list[HosterLink] = []
     for pos, link in enumerate(links):
         ident = (normalize(link.hoster), link.language, link.redirect_url)
@@ -129,27 +145,35 @@ def order_links(
             unsupported.append(link)
             continue
         rank = hoster_rank.get(normalize(link.hoster), len(hoster_rank))
-        usable.append((lang_rank[link.language], rank, pos, link))
-    usable.sort(key=lambda t: t[:3])
-    return [t[3] for t in usable], unsupported
+        tier = hoster_tier(link.hoster) if hoster_tier is not None else 0
+        usable.append((lang_rank[link.language], tier, rank, pos, link))
+    usable.sort(key=lambda t: t[:4])
+    return [t[4] for t in usable], unsupported
 
 
 class SourceFinder:
-    """Finds downloadable media for an episode, trying offers in preference order."""
+    """Finds downloadable media for an episode, trying offers in preference order.
+
+    `health` (services.hoster_health.HosterHealth, set by the download service) skips hosters in their
+    cool-down and, with `hoster_order = "adaptive"`, tries hosters that worked recently first.
+    """
+
+    health: Any = None
+    hoster_order: str = "fixed"
 
     def __init__(
         self,
         provider_lookup: Callable[[str], Provider],
-        session: aiohttp.ClientSession,
+        client: HttpClient,
         hosters_pref: Sequence[str],
         languages_pref: Sequence[str],
         user_agent: str | None = None,
     ) -> None:
         self._provider_lookup = provider_lookup
-        self._session = session
+        self._client = client
         self.hosters_pref = list(hosters_pref)
         self.languages_pref = list(languages_pref)
-        self.user_agent = user_agent
+        self.user_agent = user_agent or client.user_agent
         #: Failures of the most recent candidates()/first() call; convenience for single callers,
         #: concurrent callers should use the SourceAttempts object they got back.
         self.failures: list[SourceFailure] = []
@@ -175,18 +199,28 @@ class SourceFinder:
         provider = self._provider_lookup(attempts.site)
         links = await provider.get_episode_links(attempts.key, attempts.season, attempts.episode)
         attempts.available_languages = list(dict.fromkeys(link.language for link in links))
-        ordered, unsupported = order_links(links, languages, self.hosters_pref)
+        health = self.health
+        tier = health.rank if health is not None and self.hoster_order == "adaptive" else None
+        ordered, unsupported = order_links(links, languages, self.hosters_pref, tier)
         attempts.ordered = ordered
         for link in unsupported:
-            attempts.record(link.hoster, link.language, "unsupported hoster")
+            attempts.record(link.hoster, link.language, "unsupported hoster", UNSUPPORTED)
         for link in ordered:
-            try:
-                embed_url = await provider.resolve(link)
-            except ProviderError as exc:
-                attempts.record(link.hoster, link.language, f"provider redirect failed: {exc}")
+            skipped = health.cooling_down(link.hoster) if health is not None else None
+            if skipped:
+                attempts.record(link.hoster, link.language, skipped, COOLDOWN)
                 continue
             try:
-                source = await resolve_media(self._session, link.hoster, embed_url, self.user_agent)
+                embed_url = await provider.resolve(link)
+            except ChallengeError:
+                # A captcha on the site's redirect stands before every offer alike: the item waits.
+                raise
+            except ProviderError as exc:
+                reason = f"provider redirect failed: {exc}"
+                attempts.record(link.hoster, link.language, reason, PROVIDER_FAILURE)
+                continue
+            try:
+                source = await resolve_media(self._client, link.hoster, embed_url, self.user_agent)
             except HosterError as exc:
                 attempts.record(link.hoster, link.language, exc.reason)
                 continue

@@ -7,13 +7,21 @@ logic lives here once instead of eight slightly different times.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
 from bs4 import BeautifulSoup
 
+from aniworldd.providers.base import ProviderError
+from aniworldd.providers.http import Page, challenge_reason
+
 from .base import HosterError, MediaSource
+
+if TYPE_CHECKING:
+    from aniworldd.providers.http import HttpClient
 
 #: Embed pages are a few KB; refuse to buffer anything absurd a broken hoster might send.
 MAX_PAGE_BYTES = 5 * 1024 * 1024
@@ -47,34 +55,98 @@ def request_headers(user_agent: str | None, referer: str | None = None) -> dict[
     return headers
 
 
+def _headers(
+    user_agent: str | None, referer: str | None, headers: Mapping[str, str] | None
+) -> dict[str, str]:
+    merged = request_headers(user_agent, referer)
+    merged.update(headers or {})
+    return merged
+
+
+async def _send(
+    client: HttpClient,
+    hoster: str,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    json_body: Any = None,
+) -> Page:
+    """One request through the provider's client (browser TLS, DoH, proxy); failures as HosterError."""
+    try:
+        page = await client.fetch(method, url, headers=headers, json_body=json_body, max_bytes=MAX_PAGE_BYTES)
+    except ProviderError as exc:
+        raise HosterError(hoster, f"request failed: {exc}") from None
+    if page.status in (404, 410):
+        raise HosterError(hoster, f"file not found (HTTP {page.status})")
+    if page.status >= 400:
+        wall = challenge_reason(page.status, page.headers, page.text)
+        if wall:
+            raise HosterError(hoster, f"{wall} on {urlsplit(url).netloc} (HTTP {page.status})")
+        raise HosterError(hoster, f"hoster answered HTTP {page.status} for {urlsplit(url).path}")
+    return page
+
+
 async def fetch_text(
-    session: aiohttp.ClientSession,
+    client: HttpClient,
     hoster: str,
     url: str,
     *,
     user_agent: str | None = None,
     referer: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
     """GET `url` and return (body, final URL after redirects); any failure becomes a HosterError."""
+    page = await _send(client, hoster, "GET", url, _headers(user_agent, referer, headers))
+    return page.text, page.url
+
+
+def _decode_json(hoster: str, page: Page) -> Any:
     try:
-        async with session.get(url, headers=request_headers(user_agent, referer)) as resp:
-            raw = await resp.content.read(MAX_PAGE_BYTES)
-            if resp.status in (404, 410):
-                raise HosterError(hoster, f"file not found (HTTP {resp.status})")
-            if resp.status >= 400:
-                raise HosterError(hoster, f"hoster answered HTTP {resp.status} for {urlsplit(url).path}")
-            charset = resp.charset or "utf-8"
-            try:
-                text = raw.decode(charset, errors="replace")
-            except LookupError:
-                text = raw.decode("utf-8", errors="replace")
-            return text, str(resp.url)
-    except HosterError:
-        raise
-    except TimeoutError as exc:
-        raise HosterError(hoster, f"timed out fetching {urlsplit(url).netloc}") from exc
-    except aiohttp.ClientError as exc:
-        raise HosterError(hoster, f"request failed: {exc.__class__.__name__}: {exc}") from exc
+        return json.loads(page.text)
+    except ValueError:
+        raise HosterError(
+            hoster, f"expected JSON from {urlsplit(page.url).path}, got {page.text[:60]!r}"
+        ) from None
+
+
+async def fetch_json(
+    client: HttpClient,
+    hoster: str,
+    url: str,
+    *,
+    user_agent: str | None = None,
+    referer: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """GET a hoster API answer as JSON (an XHR from the player page)."""
+    sent = {
+        "Accept": "application/json, text/plain, */*",
+        "Sec-Fetch-Mode": "cors",
+        "Sec-Fetch-Dest": "empty",
+    }
+    sent.update(_headers(user_agent, referer, headers))
+    return _decode_json(hoster, await _send(client, hoster, "GET", url, sent))
+
+
+async def post_json(
+    client: HttpClient,
+    hoster: str,
+    url: str,
+    payload: Any,
+    *,
+    user_agent: str | None = None,
+    referer: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """POST JSON to a hoster API (as its player does) and decode the JSON answer."""
+    sent = {
+        "Accept": "application/json, text/plain, */*",
+        "Content-Type": "application/json",
+        "Sec-Fetch-Mode": "cors",
+        "Sec-Fetch-Dest": "empty",
+    }
+    sent.update(_headers(user_agent, referer, headers))
+    return _decode_json(hoster, await _send(client, hoster, "POST", url, sent, json_body=payload))
 
 
 def soup_of(html: str) -> BeautifulSoup:
@@ -114,14 +186,28 @@ def media_source(
 
 
 async def resolve_jwplayer(
-    session: aiohttp.ClientSession, hoster: str, embed_url: str, user_agent: str | None
+    client: HttpClient, hoster: str, embed_url: str, user_agent: str | None
 ) -> MediaSource:
     """The whole job for hosters whose page has a plain jwplayer `sources: [{file: ...}]` setup."""
     check_embed_url(hoster, embed_url)
-    html, page_url = await fetch_text(session, hoster, embed_url, user_agent=user_agent)
+    html, page_url = await fetch_text(client, hoster, embed_url, user_agent=user_agent)
     for script in script_texts(html):
         files = jwplayer_sources(script)
         if files:
             url = urljoin(page_url, files[0])
             return media_source(hoster, url, kind_of(url), user_agent=user_agent, referer=page_url)
     raise no_source(hoster, html)
+
+
+# -- pure URL helpers for the resolvers (no network; kept apart from the fetching code above) ----------
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL: hoster APIs live at the embed page's origin, not under its path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -12,6 +12,8 @@ class MediaSource:
     hoster: str
     #: Headers the media host insists on (Referer, User-Agent); passed on to yt-dlp.
     headers: dict[str, str] = field(default_factory=dict)
+    #: The media host checks the TLS handshake (Cloudflare): yt-dlp gets `--impersonate chrome`.
+    impersonate: bool = False
 
 
 class HosterError(Exception):

@@ -7,6 +7,9 @@ CONFIG ?= config.example.yaml
 TEST_DEBS := mosquitto ffmpeg chromium libsystemd-dev pkg-config
 # packaging tests: systemd-analyze verify, the contrib/ reverse proxies run for real, a throwaway TLS cert
 TEST_DEBS += systemd nginx-light caddy openssl
+# the real FlareSolverr (PyPI `flaresolverr`, own venv) runs Debian's chromium under Xvfb
+TEST_DEBS += xvfb
+FLARESOLVERR_VENV := .venv-flaresolverr
 
 .PHONY: run test lint format demo bench clean debs
 
@@ -39,8 +42,14 @@ debs:
 	  else echo "missing Debian packages (run as root to install):$$missing"; fi; \
 	fi
 
-test: debs $(VENV)/.installed-test
-	$(BIN)/pytest -q -p no:cacheprovider
+# FlareSolverr has its own dependency pins (an old requests, DrissionPage): kept out of the project's venv.
+$(FLARESOLVERR_VENV)/.installed: | $(BIN)/python
+	$(PYTHON) -m venv $(FLARESOLVERR_VENV)
+	$(FLARESOLVERR_VENV)/bin/pip install -q flaresolverr==3.3.21rc4.post3
+	@touch $@
+
+test: debs $(VENV)/.installed-test $(FLARESOLVERR_VENV)/.installed
+	AW_FLARESOLVERR_PYTHON=$(CURDIR)/$(FLARESOLVERR_VENV)/bin/python $(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check aniworldd tests bench
@@ -57,4 +66,4 @@ demo: $(VENV)/.installed-test
 	sleep 1; $(BIN)/aniworldd run --config contrib/demo/config.demo.yaml
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache tests/artifacts
+	rm -rf $(VENV) $(FLARESOLVERR_VENV) build dist *.egg-info .pytest_cache tests/artifacts

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "aniworldd.commands.ops",
     "aniworldd.commands.provider",
     "aniworldd.commands.auth",
+    "aniworldd.commands.doctor",
 ]
 
 

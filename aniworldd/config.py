@@ -8,6 +8,7 @@ Every section has defaults, so an empty file is a valid config.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -19,21 +20,36 @@ import voluptuous as vol
 import yaml
 
 from aniworldd.core.forwarded import parse_networks
+from aniworldd.net.dns import DEFAULT_DOH_URLS
+from aniworldd.net.proxy import validate_proxy
 
 ENV_PREFIX = "ANIWORLDD_"
 #: Environment variables with our prefix that are not config keys.
 ENV_RESERVED = {"MASTER_PASSWORD", "CONFIG"}
 
 LANGUAGE_CODES = ("ger-dub", "ger-sub", "eng-sub", "eng-dub")
-KNOWN_HOSTERS = ("VOE", "Vidoza", "Vidmoly", "Doodstream", "SpeedFiles", "Luluvdo", "Streamtape", "Filemoon")
+KNOWN_HOSTERS = (
+    "VOE",
+    "Vidoza",
+    "Vidara",
+    "Vidmoly",
+    "Doodstream",
+    "SpeedFiles",
+    "Luluvdo",
+    "Streamtape",
+    "Filemoon",
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 WEBHOOK_EVENTS = ("download_complete", "download_failed", "scan_complete", "new_episodes", "health")
+#: Events an Apprise target may ask for (`test` is what the test button sends, always delivered).
+NOTIFY_EVENTS = WEBHOOK_EVENTS
+#: What an Apprise target gets when it names no events: what a person wants on the phone, not every scan.
+APPRISE_EVENTS = ("download_complete", "download_failed", "new_episodes", "health")
+DISCOVERY_MODES = ("device", "components")
+UPDATE_URL = "https://pypi.org/pypi/aniworldd/json"
 
 DEFAULT_NAMING = "{folder}/Season {season:02d}/{name} - S{season:02d}E{episode:03d} - ({language}).{ext}"
 DEFAULT_MOVIE_NAMING = "{folder}/Movies/{name} - Movie {episode:02d} - ({language}).{ext}"
-DEFAULT_USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
-)
 
 #: Settings a running daemon takes over when the config is saved (DownloadService.apply_settings);
 #: every other change needs a restart, and a save answers which ones (`restart_required`).
@@ -49,12 +65,67 @@ LIVE_KEYS = frozenset(
         "speed_limit",
         "quality",
         "warm_start",
+        "hoster_order",
+        "hoster_failures_before_cooldown",
+        "hoster_cooldown",
+        "fragments",
     )
 )
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _RATE_RE = re.compile(r"^\d+(\.\d+)?[KMG]?$", re.IGNORECASE)
+
+#: Longest list (or mapping) any setting may hold: a config is written by hand or by the UI, and a
+#: 100,000-entry list is an attack on the validator, not a setting.
+LIST_MAX = 64
+#: Widest field a naming template may ask for (`{season:02d}` is 2): `{season:200000000d}` would build a
+#: 200 MB string on every validation and every file name.
+FORMAT_WIDTH_MAX = 10
+#: Folders that are never a library root or the data dir: the daemon writes, renames and deletes there.
+SYSTEM_DIRS = frozenset(
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/var",
+    }
+)
+#: ... and nothing below these either.
+SYSTEM_TREES = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+)
+_ONE_LINE_RE = r"^[^\x00-\x1f\x7f]+\Z"
+_TOPIC_RE = r"^[^#+\s\x00]+\Z"
 
 
 def Duration(value: Any) -> float:  # noqa: N802 - voluptuous validators read like types
@@ -82,9 +153,33 @@ def Rate(value: Any) -> str | None:  # noqa: N802
     return text
 
 
+def _template_fields(value: str) -> None:
+    """Only plain `{name}` / `{name:spec}` fields with small widths: no attribute or index access
+    (`{name.__class__}`), no nested fields in a spec, no width or precision above FORMAT_WIDTH_MAX.
+    Checked before the template is ever formatted, so a huge width costs nothing."""
+    import string
+
+    try:
+        parsed = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise vol.Invalid(f"invalid naming template: {exc}") from None
+    for _text, field, spec, _conversion in parsed:
+        if field is None:
+            continue
+        if not re.fullmatch(r"[a-z_]+", field):
+            raise vol.Invalid(f"invalid naming template: {{{field}}} is not a plain field name")
+        if spec and ("{" in spec or "}" in spec):
+            raise vol.Invalid("invalid naming template: no nested fields in a format spec")
+        if any(int(n) > FORMAT_WIDTH_MAX for n in re.findall(r"\d+", spec or "")):
+            raise vol.Invalid(f"invalid naming template: widths above {FORMAT_WIDTH_MAX} are not allowed")
+
+
 def _naming_template(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise vol.Invalid("expected a non-empty naming template")
+    if "\\" in value or "\x00" in value:
+        raise vol.Invalid("naming template: use / as the separator (no backslashes)")
+    _template_fields(value)
     sample = {
         "folder": "F",
         "name": "N",
@@ -104,10 +199,51 @@ def _naming_template(value: Any) -> str:
     return value
 
 
+def _not_system_dir(value: Any) -> str:
+    """A folder the daemon may write into: not `/`, `/etc` or another system folder (after `..` are
+    folded away, so `/srv/../etc` is caught too). Relative paths are resolved later, against the config
+    file's folder."""
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise vol.Invalid("expected a folder path")
+    if value.startswith("/"):
+        norm = os.path.normpath(value)
+        norm = "/" + norm.lstrip("/")  # normpath keeps a leading `//`
+        if norm in SYSTEM_DIRS or any(norm.startswith(tree + "/") for tree in SYSTEM_TREES):
+            raise vol.Invalid(f"{norm} is a system folder; choose a folder of its own")
+    return value
+
+
+def _capped(schema: Any, maximum: int = LIST_MAX, minimum: int = 0) -> vol.All:
+    """A list (or mapping) schema with at most `maximum` entries."""
+    return vol.All(vol.Length(min=minimum, max=maximum), schema)
+
+
+_ROOT_LIST = vol.Schema(_capped([_not_system_dir], LIST_MAX, 1))
+
+
+def _roots(value: Any) -> list[str] | None:
+    """library.roots: null (the default root inside data_dir) or 1..LIST_MAX folders."""
+    return None if value is None else _ROOT_LIST(value)
+
+
 def _url(value: Any) -> str:
     if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
         raise vol.Invalid("expected an http(s) URL")
     return value.rstrip("/")
+
+
+def _apprise_url(value: Any) -> str:
+    """An Apprise notification URL (`ntfy://`, `tgram://`, `discord://`, `mailto://` ...), checked by Apprise
+    itself so a typo is reported at load time instead of silently never notifying."""
+    if not isinstance(value, str) or "://" not in value:
+        raise vol.Invalid("expected an Apprise URL like 'ntfy://ntfy.sh/my-topic'")
+    try:
+        import apprise  # imported only when someone configures a target
+    except ImportError:  # pragma: no cover - a dependency; present in every install
+        raise vol.Invalid("the apprise package is not installed") from None
+    if not apprise.Apprise().add(value):
+        raise vol.Invalid(f"not a URL Apprise understands: {value.split('://', 1)[0]}://...")
+    return value
 
 
 def _db_url(value: Any) -> str | None:
@@ -122,6 +258,8 @@ def _networks(value: Any) -> list[str]:
     """Addresses or networks (`10.0.0.0/8`) whose X-Forwarded-For is believed."""
     if not isinstance(value, list):
         raise vol.Invalid("expected a list of IP addresses or networks")
+    if len(value) > LIST_MAX:
+        raise vol.Invalid(f"length of value must be at most {LIST_MAX}")
     try:
         parse_networks(value)
     except ValueError as exc:
@@ -131,7 +269,7 @@ def _networks(value: Any) -> list[str]:
 
 def _str_list(allowed: tuple[str, ...] | None = None, min_len: int = 0) -> vol.Schema:
     item = vol.In(allowed, msg=f"expected one of {', '.join(allowed)}") if allowed else str
-    return vol.All([item], vol.Length(min=min_len))
+    return _capped([item], LIST_MAX, min_len)
 
 
 def _section(schema: dict) -> vol.Schema:
@@ -144,13 +282,15 @@ SERVER = _section(
         vol.Optional("port", default=8080): vol.All(int, vol.Range(min=1, max=65535)),
         vol.Optional("public_url", default=None): vol.Any(None, _url),
         vol.Optional("max_body_bytes", default=1048576): vol.All(int, vol.Range(min=1024)),
-        vol.Optional("cors_origins", default=[]): [str],
-        vol.Optional("trusted_proxies", default=["127.0.0.1", "::1"]): _networks,
+        vol.Optional("cors_origins", default=[]): _capped([str]),
+        vol.Optional("max_connections", default=4096): vol.All(int, vol.Range(min=16, max=1_000_000)),
+        vol.Optional("header_timeout", default=15.0): vol.All(Duration, vol.Range(min=1, max=3600)),
+        vol.Optional("trusted_proxies", default=[]): _networks,
     }
 )
 LIBRARY = _section(
     {
-        vol.Optional("roots", default=None): vol.Any(None, vol.All([str], vol.Length(min=1))),
+        vol.Optional("roots", default=None): _roots,
         vol.Optional("watch", default=True): bool,
         vol.Optional("watch_debounce", default=0.3): Duration,
         vol.Optional("scan_on_start", default=True): bool,
@@ -178,13 +318,82 @@ DOWNLOADS = _section(
         vol.Optional("auto_queue", default=False): bool,
         vol.Optional("upgrade_language", default=False): bool,
         vol.Optional("warm_start", default=600.0): Duration,
+        vol.Optional("hoster_order", default="adaptive"): vol.In(
+            ("fixed", "adaptive"), msg="expected fixed or adaptive"
+        ),
+        vol.Optional("hoster_failures_before_cooldown", default=3): vol.All(int, vol.Range(min=0, max=100)),
+        vol.Optional("hoster_cooldown", default=1800.0): Duration,
+        vol.Optional("fragments", default=16): vol.All(int, vol.Range(min=1, max=64)),
     }
 )
+
+
+def _url_list(value: Any) -> list[str]:
+    """One URL or a list of them (tried in order); always a list afterwards."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise vol.Invalid("expected an http(s) URL or a list of them")
+    if len(items) > 16:
+        raise vol.Invalid("at most 16 addresses")
+    return [_url(item) for item in items]
+
+
+def _address(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_address(str(value).strip("[]")))
+    except ValueError:
+        raise vol.Invalid("expected an IP address") from None
+
+
+def _host_name(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", value.lower()):
+        raise vol.Invalid("expected a host name")
+    return value.lower()
+
+
+def _proxy_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise vol.Invalid("expected a proxy URL")
+    try:
+        return validate_proxy(value)
+    except ValueError as exc:
+        raise vol.Invalid(str(exc)) from None
+
+
+def _doh_server(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value.startswith("https://") and not value.startswith("http://"):
+            raise vol.Invalid("expected a DoH URL such as https://1.1.1.1/dns-query")
+        return _url(value)
+    return vol.Schema(
+        {vol.Required("url"): _url, vol.Optional("format", default="wire"): vol.In(("wire", "json"))},
+        extra=vol.PREVENT_EXTRA,
+    )(value)
+
+
 PROVIDER = _section(
     {
-        vol.Optional("aniworld_url", default="https://aniworld.to"): _url,
-        vol.Optional("sto_url", default="https://s.to"): _url,
-        vol.Optional("user_agent", default=DEFAULT_USER_AGENT): str,
+        vol.Optional("aniworld_url", default=["https://aniworld.to"]): _url_list,
+        vol.Optional("sto_url", default=["https://serienstream.to", "https://serienstream.cx"]): _url_list,
+        vol.Optional("resolve", default={}): _capped(vol.Schema({_host_name: _address})),
+        vol.Optional("last_resort", default={"serienstream.to": "186.2.175.5"}): _capped(
+            vol.Schema({_host_name: _address})
+        ),
+        vol.Optional("dns", default="system"): vol.In(("system", "doh"), msg="expected system or doh"),
+        vol.Optional("doh_urls", default=list(DEFAULT_DOH_URLS)): _capped([_doh_server], 16, 1),
+        vol.Optional("proxy", default=None): _proxy_url,
+        vol.Optional("impersonate", default="chrome"): vol.In(
+            ("chrome", "off"), msg="expected chrome or off"
+        ),
+        vol.Optional("ca_file", default=None): vol.Any(None, str),
+        vol.Optional("flaresolverr_url", default=None): vol.Any(None, _url),
+        vol.Optional("allow_private", default=[]): _networks,
+        vol.Optional("challenge_retry", default=900.0): Duration,
+        vol.Optional("user_agent", default=None): vol.Any(
+            None, vol.All(str, vol.Match(_ONE_LINE_RE, msg="must be one line without control characters"))
+        ),
         vol.Optional("timeout", default=20.0): Duration,
         vol.Optional("max_concurrent", default=2): vol.All(int, vol.Range(min=1, max=32)),
         vol.Optional("min_interval", default=0.5): Duration,
@@ -202,6 +411,7 @@ AUTH = _section(
             {
                 vol.Optional("attempts", default=5): vol.All(int, vol.Range(min=1)),
                 vol.Optional("window", default=300.0): Duration,
+                vol.Optional("global_attempts", default=50): vol.All(int, vol.Range(min=1)),
             }
         ),
         vol.Optional("api_keys_enabled", default=True): bool,
@@ -222,12 +432,20 @@ MQTT = _section(
         ),
         vol.Optional("client_id", default="aniworldd"): str,
         vol.Optional("base_topic", default="aniworld"): vol.All(
-            str, vol.Match(r"^[^#+\s]+$", msg="invalid topic")
+            str, vol.Match(_TOPIC_RE, msg="invalid topic: no spaces, # or + (MQTT wildcards)")
         ),
         vol.Optional("discovery", default=True): bool,
-        vol.Optional("discovery_prefix", default="homeassistant"): str,
+        vol.Optional("discovery_prefix", default="homeassistant"): vol.All(
+            str, vol.Match(_TOPIC_RE, msg="invalid topic: no spaces, # or + (MQTT wildcards)")
+        ),
         vol.Optional("keepalive", default=60): vol.All(int, vol.Range(min=5)),
         vol.Optional("progress_interval", default=1.0): Duration,
+        vol.Optional("discovery_mode", default="device"): vol.In(
+            DISCOVERY_MODES, msg=f"expected one of {', '.join(DISCOVERY_MODES)}"
+        ),
+        vol.Optional("update_check", default=False): bool,
+        vol.Optional("update_url", default=UPDATE_URL): _url,
+        vol.Optional("update_interval", default=86400.0): vol.All(Duration, vol.Range(min=60)),
     }
 )
 LOGGING = _section(
@@ -244,7 +462,18 @@ WEBHOOK = _section(
         vol.Optional("timeout", default=10.0): Duration,
     }
 )
-NOTIFICATIONS = _section({vol.Optional("webhooks", default=[]): [WEBHOOK]})
+APPRISE = _section(
+    {
+        vol.Required("url"): _apprise_url,
+        vol.Optional("events", default=list(APPRISE_EVENTS)): _str_list(NOTIFY_EVENTS),
+    }
+)
+NOTIFICATIONS = _section(
+    {
+        vol.Optional("webhooks", default=[]): _capped([WEBHOOK]),
+        vol.Optional("apprise", default=[]): _capped([APPRISE]),
+    }
+)
 
 SECTIONS: dict[str, vol.Schema] = {
     "server": SERVER,
@@ -259,7 +488,7 @@ SECTIONS: dict[str, vol.Schema] = {
 }
 
 SCHEMA = vol.Schema(
-    {vol.Optional("data_dir", default="./data"): str}
+    {vol.Optional("data_dir", default="./data"): _not_system_dir}
     | {vol.Optional(name, default={}): schema for name, schema in SECTIONS.items()},
     extra=vol.PREVENT_EXTRA,
 )
@@ -323,11 +552,15 @@ def _message(err: vol.Invalid) -> str:
     return msg
 
 
+#: libyaml's safe loader when PyYAML was built with it: ~10x faster, so a big config parses quickly.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_yaml(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
     """Parse YAML keeping line numbers; a syntax error becomes a ConfigIssue."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader: plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -418,6 +651,8 @@ def _finalize(cfg: dict, base_dir: Path) -> dict:
     )
     if cfg["database"]["url"] is None:
         cfg["database"]["url"] = f"sqlite:///{data_dir / 'aniworldd.db'}"
+    if cfg["provider"]["ca_file"]:
+        cfg["provider"]["ca_file"] = str((base_dir / cfg["provider"]["ca_file"]).resolve())
     return cfg
 
 
@@ -474,6 +709,8 @@ def schema_keys(schema: Any = SCHEMA, prefix: str = "") -> list[str]:
     inner = schema.schema if isinstance(schema, vol.Schema) else schema
     if isinstance(inner, dict):
         for k, v in inner.items():
+            if not isinstance(k, vol.Marker):  # a free-form mapping ({name: address}): no fixed keys
+                continue
             name = f"{prefix}.{k.schema}" if prefix else str(k.schema)
             keys.append(name)
             keys.extend(schema_keys(v, name))

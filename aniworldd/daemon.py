@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,9 +23,11 @@ from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
 from aniworldd.commands import load_or_report
 from aniworldd.config import config_path
-from aniworldd.db import DatabaseError, Store
+from aniworldd.core.roots import missing_root_reason
+from aniworldd.db import EXIT_DAMAGED, DatabaseDamaged, DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
 from aniworldd.events import CONFIG_CHANGED, Event, EventBus
+from aniworldd.limits import cap_connections, raise_nofile_limit
 from aniworldd.metrics import Metrics
 from aniworldd.providers.registry import ProviderSet, build_providers
 from aniworldd.providers.sources import SourceFinder
@@ -35,20 +38,28 @@ from aniworldd.services.config_service import ConfigService
 from aniworldd.services.download_service import DownloadService
 from aniworldd.services.library_service import LibraryService
 from aniworldd.services.metadata_service import MetadataService, provider_fetcher
-from aniworldd.services.notifications import WebhookNotifier
+from aniworldd.services.notifications import AppriseNotifier, WebhookNotifier
 from aniworldd.services.refresh_service import RefreshService
 from aniworldd.services.scan_service import ScanService
 from aniworldd.systemd import Notifier, setup_logging
 
 log = logging.getLogger("aniworldd")
 
+#: sys.setswitchinterval() for the daemon (seconds); see run().
+LOOP_SWITCH_INTERVAL = 0.001
+
 Closer = Callable[[], Awaitable[None]]
 
 
 def _make_dirs(data_dir: Path, roots: list[str]) -> None:
+    """The data dir, and the default library inside it; a configured root is never created (an unmounted
+    share would fill the system disk): downloads into it wait until it is there."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for root in roots:
-        Path(root).mkdir(parents=True, exist_ok=True)
+        if Path(root) == data_dir / "library":
+            Path(root).mkdir(exist_ok=True)
+        elif (reason := missing_root_reason(root)) is not None:
+            log.warning("%s; downloads into it wait until it is there", reason)
 
 
 class Daemon:
@@ -117,7 +128,7 @@ class Daemon:
     def _build_provider(self, ctx: AppContext) -> ProviderSet:
         """aniworld.to + s.to on one shared HTTP client (hosters and cover downloads reuse it)."""
         cfg = ctx.config
-        providers = build_providers(cfg["provider"])
+        providers = build_providers(cfg["provider"], data_dir=cfg["data_dir"])
         ctx.extras["providers"] = providers
         self._on_stop(providers.close)
         ctx.anime = AnimeService(
@@ -141,16 +152,16 @@ class Daemon:
         cfg = ctx.config
         finder = SourceFinder(
             providers.for_site,
-            providers.client.session,
+            providers.client,
             cfg["downloads"]["hosters"],
             cfg["downloads"]["language"],
-            cfg["provider"]["user_agent"],
+            providers.client.user_agent,
         )
         ctx.queue = DownloadService(cfg, ctx.store, ctx.bus, finder)
         self._on_stop(ctx.queue.close)  # active downloads go back to pending, partial files kept
         ctx.bus.add_listener(lambda ev: self._on_config_saved(ctx, ev))
-        if cfg["downloads"]["autostart"]:
-            await ctx.queue.start()
+        # Started/stopped and paused survive restarts; downloads.autostart decides only the first start.
+        await ctx.queue.restore_control(cfg["downloads"]["autostart"])
 
     def _on_config_saved(self, ctx: AppContext, event: Event) -> None:
         """A config saved through the API or UI: the download settings apply at once, the rest on restart."""
@@ -173,7 +184,7 @@ class Daemon:
             return
         from aniworldd.mqtt import MqttBridge  # aiomqtt is only loaded by those who use it
 
-        ctx.mqtt = MqttBridge(ctx.config, ctx.bus, data_dir, queue=ctx.queue, scan=ctx.scan)
+        ctx.mqtt = MqttBridge(ctx.config, ctx.bus, data_dir, queue=ctx.queue, scan=ctx.scan, services=ctx)
         await ctx.mqtt.start()
         self._on_stop(ctx.mqtt.close)  # publishes `offline` (retained) before disconnecting
 
@@ -185,6 +196,10 @@ class Daemon:
         ctx.extras["notifier"] = notifier
         await notifier.start()
         self._on_stop(notifier.close)
+        apprise_notifier = AppriseNotifier(ctx.bus, cfg["notifications"]["apprise"])
+        ctx.extras["apprise"] = apprise_notifier
+        await apprise_notifier.start()
+        self._on_stop(apprise_notifier.close)
         metadata = MetadataService(ctx.store, cfg["library"]["write_nfo"], provider_fetcher(providers.client))
         ctx.extras["metadata"] = metadata
         await metadata.start(ctx.bus)
@@ -198,10 +213,18 @@ class Daemon:
 
     async def _start_web(self, ctx: AppContext) -> None:
         cfg = ctx.config
+        # keepalive_timeout is also aiohttp's only limit on a new connection that never completes its
+        # request headers (slowloris): server.header_timeout closes both idle and slow-header connections.
         self.runner = web.AppRunner(
-            create_app(ctx), handle_signals=False, access_log=None, shutdown_timeout=2.0
+            create_app(ctx),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=2.0,
+            keepalive_timeout=cfg["server"]["header_timeout"],
         )
         await self.runner.setup()
+        assert self.runner.server is not None
+        cap_connections(self.runner.server, cfg["server"]["max_connections"])
         site = web.TCPSite(self.runner, cfg["server"]["host"], cfg["server"]["port"], reuse_address=True)
         await site.start()
         sockets = site._server.sockets if site._server else []  # aiohttp has no public accessor
@@ -248,9 +271,19 @@ def run(arg: str | None) -> int:
     if config is None:
         return 1
     setup_logging(config["logging"]["level"])
+    old, new = raise_nofile_limit()
+    if new != old:
+        log.info("open files limit raised from %d to %d", old, new)
+    # CPU-heavy work (YAML, HTML parsing) runs in worker threads; with the default 5 ms GIL switch interval
+    # every hand-back to the event loop can wait 5 ms, and a request needs several. 1 ms keeps /health fast
+    # while a config is saved or a big provider page is parsed (bench/loop_stall.py).
+    sys.setswitchinterval(LOOP_SWITCH_INTERVAL)
     daemon = Daemon(config, Path(path).resolve() if path else None)
     try:
         asyncio.run(_serve(daemon))
+    except DatabaseDamaged as exc:  # a restart cannot fix it: a distinct status systemd does not restart on
+        log.error("%s", exc)
+        return EXIT_DAMAGED
     except DatabaseError as exc:
         log.error("%s", exc)
         return 1

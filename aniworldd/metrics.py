@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 
 from aniworldd import __version__
 from aniworldd.events import (
@@ -166,8 +167,17 @@ class Metrics:
 
     # -- exposition ---------------------------------------------------------------------------------------
 
-    def render(self, uptime_s: float, mqtt_connected: bool | None = None) -> str:
-        """The whole /metrics body in the Prometheus text format, ending with a newline."""
+    def render(
+        self,
+        uptime_s: float,
+        mqtt_connected: bool | None = None,
+        hosters: Mapping[str, Mapping] | None = None,
+    ) -> str:
+        """The whole /metrics body in the Prometheus text format, ending with a newline.
+
+        `hosters` is HosterHealth.snapshot(): read at scrape time (it is the download service's record,
+        not counted from events), one sample per hoster and family.
+        """
         out: list[str] = []
 
         def family(name: str, kind: str, help_text: str, samples: list[str]) -> None:
@@ -261,6 +271,8 @@ class Metrics:
                     "Library totals from the last completed scan.",
                     [one("aniworldd_library", v, {"kind": k}) for k, v in sorted(self.library.items())],
                 )
+        if hosters:
+            _hoster_families(hosters, family, one)
         if mqtt_connected is not None:
             family(
                 "aniworldd_mqtt_connected",
@@ -269,3 +281,63 @@ class Metrics:
                 [one("aniworldd_mqtt_connected", 1 if mqtt_connected else 0)],
             )
         return "\n".join(out) + "\n"
+
+
+def _timestamp(iso: object) -> float | None:
+    if not isinstance(iso, str) or not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _hoster_families(hosters: Mapping[str, Mapping], family: Callable, one: Callable) -> None:
+    """Per-hoster health: attempts, successes, failures in a row, 24 h success rate, cool-down, last error."""
+
+    def samples(name: str, value_of: Callable[[Mapping], float | None]) -> list[str]:
+        out = []
+        for hoster, entry in hosters.items():
+            value = value_of(entry)
+            if value is not None:
+                out.append(one(name, value, {"hoster": hoster}))
+        return out
+
+    family(
+        "aniworldd_hoster_attempts_total",
+        "counter",
+        "Hoster tries (resolve + download) by the queue.",
+        samples("aniworldd_hoster_attempts_total", lambda e: _number(e.get("attempts"))),
+    )
+    family(
+        "aniworldd_hoster_successes_total",
+        "counter",
+        "Hoster tries that gave a downloaded file.",
+        samples("aniworldd_hoster_successes_total", lambda e: _number(e.get("successes"))),
+    )
+    family(
+        "aniworldd_hoster_failures_in_a_row",
+        "gauge",
+        "Failures since the hoster last worked.",
+        samples("aniworldd_hoster_failures_in_a_row", lambda e: _number(e.get("failures_in_a_row"))),
+    )
+    family(
+        "aniworldd_hoster_success_rate_24h",
+        "gauge",
+        "Share of the hoster's tries in the last 24 h that worked (absent: no tries).",
+        samples("aniworldd_hoster_success_rate_24h", lambda e: _number(e.get("success_rate_24h"))),
+    )
+    family(
+        "aniworldd_hoster_cooling_down",
+        "gauge",
+        "1 while the hoster is skipped after failing too often in a row.",
+        samples("aniworldd_hoster_cooling_down", lambda e: 1.0 if e.get("cooling_down_until") else 0.0),
+    )
+    family(
+        "aniworldd_hoster_last_error_timestamp_seconds",
+        "gauge",
+        "Unix time of the hoster's last failure (absent: none).",
+        samples(
+            "aniworldd_hoster_last_error_timestamp_seconds", lambda e: _timestamp(e.get("last_error_at"))
+        ),
+    )

@@ -12,6 +12,8 @@ import os
 import socket
 import sys
 
+from aniworldd.logthrottle import RepeatFilter
+
 log = logging.getLogger(__name__)
 
 try:  # pragma: no cover - depends on the machine
@@ -89,6 +91,7 @@ def setup_logging(level: str = "INFO", environ: dict[str, str] | None = None) ->
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RepeatFilter())  # the same line at most 5 times a minute, then a count
     root.addHandler(handler)
     root.setLevel(level.upper())
     for noisy in ("aiohttp.access",):

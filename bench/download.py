@@ -171,19 +171,24 @@ def time_curl(url: str, out: Path, durable: bool = False) -> float:
 class Queue:
     """A running DownloadService (as in the daemon) on a fresh data dir, fed one batch at a time."""
 
-    def __init__(self, work: Path, base: str, concurrent: int, query: str) -> None:
+    def __init__(
+        self, work: Path, base: str, concurrent: int, query: str, warmup: str = "warmup.mp4", extra: str = ""
+    ) -> None:
         self.work, self.base, self.concurrent, self.query = work, base, concurrent, query
+        #: The untimed first download (a name under `base`), and more `downloads` settings (YAML flow).
+        self.warmup, self.extra = warmup, extra
         self.next_episode = 1
         self.urls: dict[tuple[int, int], str] = {}
         self.library = work / "q" / "library"
 
     async def __aenter__(self) -> Queue:
         shutil.rmtree(self.work / "q", ignore_errors=True)
+        self.library.mkdir(parents=True)  # a mounted library root (the queue waits while one is missing)
         cfg = load_text(
             f"""
 data_dir: {self.work / "q" / "data"}
 library: {{roots: [{self.library}]}}
-downloads: {{max_concurrent: {self.concurrent}, min_free_gb: 0, autostart: true}}
+downloads: {{max_concurrent: {self.concurrent}, min_free_gb: 0, autostart: true{self.extra}}}
 """,
             "bench.yaml",
             env={},
@@ -205,7 +210,7 @@ downloads: {{max_concurrent: {self.concurrent}, min_free_gb: 0, autostart: true}
         self.bus.add_listener(self._listen)
         self.service = DownloadService(cfg, self.store, self.bus, OneSource(self.urls))
         await self.service.start()
-        await self.time_batch(["warmup.mp4"])  # untimed: a daemon that has been working through its queue
+        await self.time_batch([self.warmup])  # untimed: a daemon that has been working through its queue
         return self
 
     async def __aexit__(self, *exc) -> None:

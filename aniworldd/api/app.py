@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import voluptuous as vol
 from aiohttp import web
 
-from aniworldd.api import library_extras, static, system
+from aniworldd.api import library_extras, notifications, static, system
 from aniworldd.api.cache import CACHE, ResponseCache
 from aniworldd.api.common import BODY, CTX, IDENTITY, PARAMS, QUERY, error_response
 from aniworldd.api.context import AppContext
@@ -55,9 +55,32 @@ async def _read_json(request: web.Request, required: bool) -> tuple[object, web.
             return None, error_response(400, "validation_error", "a JSON request body is required")
         return {}, None
     try:
-        return json.loads(raw), None
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return None, error_response(400, "invalid_json", f"request body is not valid JSON: {exc}")
+    except RecursionError:  # `[[[[...` 50,000 deep: the C parser gives up; that is the client's fault
+        data = None
+    if data is None and raw.strip() != b"null" or _depth_over(data, JSON_MAX_DEPTH):
+        message = f"request body is nested too deeply (limit {JSON_MAX_DEPTH} levels)"
+        return None, error_response(400, "invalid_json", message)
+    return data, None
+
+
+#: No API document nests deeper than a handful of levels; deeper input would only reach recursive code
+#: (validation, YAML dumping of a config) and fail there.
+JSON_MAX_DEPTH = 32
+
+
+def _depth_over(data: object, limit: int) -> bool:
+    """Whether a parsed JSON value nests deeper than `limit` (iterative: deep input cannot recurse)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return False
 
 
 def _wrap(route: Route, fn: Handler) -> Handler:
@@ -103,7 +126,7 @@ def _wrap(route: Route, fn: Handler) -> Handler:
 #: Route modules beside the seed's table: a `ROUTES` list in the table format (registered through the same
 #: wrapper, so auth, validation and OpenAPI cover them) and an `add_routes(app)` hook for what is not JSON
 #: API (/metrics, the calendar feed).
-EXTRA_ROUTE_MODULES = (system, library_extras)
+EXTRA_ROUTE_MODULES = (system, library_extras, notifications)
 
 
 def _extra_routes(app: web.Application) -> list[Route]:

@@ -1,5 +1,11 @@
 """Cross-cutting HTTP behaviour: one JSON error shape, authentication, security headers, size limit, CORS.
 
+CSRF: the API authenticates with headers a foreign page cannot set, but setup and login take no credential,
+so they (and every other JSON route, as a second line) refuse what a hostile web page can send without a
+CORS preflight: a body that is not `application/json` (415) and a request from another origin (403,
+checked on Origin, and on Sec-Fetch-Site when a browser sends no Origin). The own origin is the Host the
+browser addressed (reverse proxies pass it on), `server.public_url` or one of `server.cors_origins`.
+
 Every failure, also the router's own 404/405 and aiohttp's 413, leaves as `{"error": {"code", "message",
 "details"}}`; an unexpected exception is logged with its traceback and answered 500 without it.
 """
@@ -10,6 +16,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import voluptuous as vol
 from aiohttp import web
@@ -17,7 +24,7 @@ from aiohttp import web
 from aniworldd.api.common import CTX, IDENTITY, error_response
 from aniworldd.config import ConfigError
 from aniworldd.providers.base import ProviderError
-from aniworldd.services.auth_service import Forbidden, Unauthorized
+from aniworldd.services.auth_service import API_KEY, Forbidden, Unauthorized, scope_allows
 from aniworldd.services.errors import ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -149,19 +156,118 @@ def _bearer(request: web.Request) -> str | None:
     return None
 
 
+class CrossOrigin(ServiceError):
+    status = 403
+    code = "cross_origin"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+
+
+def _origin(value: str) -> str | None:
+    """`scheme://host[:port]` lowercased, default port dropped; None for anything else ("null", junk)."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and str(port) != _DEFAULT_PORTS[parts.scheme]:
+        host += f":{port}"
+    return f"{parts.scheme}://{host}"
+
+
+def _host_of(origin: str) -> str:
+    return origin.partition("://")[2]
+
+
+def _strip_default_port(host: str) -> str:
+    for port in (":80", ":443"):
+        if host.endswith(port):
+            return host[: -len(port)]
+    return host
+
+
+def _allowed_origin(request: web.Request, origin: str) -> bool:
+    server = request.app[CTX].config["server"]
+    cors = server.get("cors_origins") or []
+    if "*" in cors:
+        return True
+    seen = _origin(origin)
+    if seen is None:
+        return False
+    own = _strip_default_port((request.headers.get("Host") or "").strip().lower())
+    if own and _host_of(seen) == own:
+        return True
+    listed = [server.get("public_url") or "", *cors]
+    return any(_origin(other) == seen for other in listed if other)
+
+
+def check_same_origin(request: web.Request) -> None:
+    """403 for a browser request made by another site's page (see the module docstring)."""
+    if request.method == "OPTIONS":  # preflights: the CORS middleware answers those
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        if not _allowed_origin(request, origin):
+            raise CrossOrigin(
+                f"cross-origin request from {origin[:200]} refused: not this server's own origin, "
+                "server.public_url or server.cors_origins",
+                {"origin": origin[:200]},
+            )
+    elif request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        raise CrossOrigin("cross-site request refused (Sec-Fetch-Site: cross-site without an Origin)")
+
+
+def check_json_body(request: web.Request) -> None:
+    """415 for a body that is not JSON: no route takes anything else, and forms are what CSRF sends."""
+    if request.method not in BODY_METHODS or not request.body_exists:
+        return
+    ctype = request.content_type.lower()
+    if ctype != "application/json" and not (ctype.startswith("application/") and ctype.endswith("+json")):
+        raise UnsupportedMediaType(
+            f"request body must be Content-Type: application/json, not {ctype}", {"content_type": ctype}
+        )
+
+
+def required_scope(method: str, path: str) -> str:
+    """The API key scope a route needs: config is `admin`, reading `read`, everything else `control`.
+
+    `feed` opens nothing under /api or /ws (only the calendar feed). Login-only routes (API key management)
+    and settings that move the house (api/config.py) refuse API keys whatever their scope.
+    """
+    if path == "/api/config" or path.startswith("/api/config/"):
+        return "admin"
+    if method in ("GET", "HEAD") and not path.startswith("/api/system/doctor"):
+        return "read"
+    return "control"
+
+
 def auth_middleware(public_paths: set[str]) -> Callable:
     """Every /api and /ws path needs a valid, unrevoked token or API key unless it is public.
 
     A guard on path prefixes rather than per route, so routes added later (system, metrics helpers) are
-    protected without having to remember it.
+    protected without having to remember it. The CSRF checks run first, for public routes too (setup).
     """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        protected = (path.startswith("/api/") or path == "/api" or path.startswith("/ws/")) and (
-            path not in public_paths
-        )
+        api = path.startswith("/api/") or path == "/api" or path.startswith("/ws/")
+        if api:
+            check_same_origin(request)
+            check_json_body(request)
+        protected = api and path not in public_paths
         ctx = request.app[CTX]
         auth = ctx.auth
         if auth is not None:
@@ -182,11 +288,20 @@ def auth_middleware(public_paths: set[str]) -> Callable:
             return await handler(request)
         if auth is None:
             raise Unavailable("authentication is not available", {"component": "auth"})
-        if request[IDENTITY] is None:
+        identity = request[IDENTITY]
+        if identity is None:
             raise Unauthorized(
                 "authentication required: send Authorization: Bearer <token> or X-Api-Key",
                 code="unauthorized",
             )
+        if identity.kind == API_KEY and not path.startswith("/api/auth/"):  # those refuse keys themselves
+            needed = required_scope(request.method, path.rstrip("/") or path)
+            if not scope_allows(identity.scope, needed):
+                raise Forbidden(
+                    f"this API key has scope {identity.scope!r}; {request.method} {path} needs {needed!r}",
+                    {"scope": identity.scope, "needed": needed},
+                    code="insufficient_scope",
+                )
         return await handler(request)
 
     return middleware

@@ -133,6 +133,12 @@ def mqtt_state(ctx: AppContext) -> dict[str, Any]:
     }
 
 
+def hoster_health(ctx: AppContext) -> dict[str, dict]:
+    """HosterHealth.snapshot() of the download queue ({} when the daemon runs without one)."""
+    health = getattr(ctx.queue, "hoster_health", None)
+    return health.snapshot() if health is not None else {}
+
+
 async def _scan_state(ctx: AppContext) -> dict | None:
     if ctx.scan is None:
         return None
@@ -168,6 +174,13 @@ async def system_status(request: web.Request) -> web.Response:
     except Exception as exc:
         log.warning("system status: queue counts unavailable: %s", exc)
         body["queue"] = {"error": str(exc)}
+    health = getattr(ctx.queue, "provider_health", None)
+    body["provider_health"] = health.snapshot() if health is not None else {}
+    try:
+        body["hosters"] = hoster_health(ctx)
+    except Exception as exc:
+        log.warning("system status: hoster health unavailable: %s", exc)
+        body["hosters"] = {"error": str(exc)}
     try:
         body["scan"] = await _scan_state(ctx)
     except Exception as exc:
@@ -190,7 +203,10 @@ async def metrics(request: web.Request) -> web.Response:
         with contextlib.suppress(Exception):
             m.seed_queue(await ctx.queue.status())
     mqtt = mqtt_state(ctx)["connected"]
-    text = m.render(uptime_s=time.monotonic() - ctx.started_at, mqtt_connected=mqtt)
+    hosters: dict = {}
+    with contextlib.suppress(Exception):  # a scrape must not fail over one part
+        hosters = hoster_health(ctx)
+    text = m.render(uptime_s=time.monotonic() - ctx.started_at, mqtt_connected=mqtt, hosters=hosters)
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -240,6 +256,32 @@ STATUS_SCHEMA: dict = {
             },
         },
         "scan": {"type": ["object", "null"], "description": "ScanService.state() when the scanner runs"},
+        "provider_health": {
+            "type": "object",
+            "description": "provider hosts that block us now (captcha, browser check): host -> {status, "
+            "challenge, message, hint, since, retry_at, strikes}; empty when every site lets us in",
+            "additionalProperties": {"type": "object"},
+        },
+        "hosters": {
+            "type": "object",
+            "description": "hoster health per hoster (configured ones first): outcomes of the queue's "
+            "tries, the 24 h success rate and a running cool-down; {error} when it could not answer",
+            "additionalProperties": {
+                "type": ["object", "string"],
+                "properties": {
+                    "attempts": {"type": "integer"},
+                    "successes": {"type": "integer"},
+                    "failures_in_a_row": {"type": "integer"},
+                    "last_error": {"type": ["string", "null"]},
+                    "last_error_at": {"type": ["string", "null"], "format": "date-time"},
+                    "last_success_at": {"type": ["string", "null"], "format": "date-time"},
+                    "success_rate_24h": _NUM_OR_NULL,
+                    "attempts_24h": {"type": "integer"},
+                    "cooling_down_until": {"type": ["string", "null"], "format": "date-time"},
+                    "state": {"type": "string", "enum": ["ok", "failing", "cooling_down", "unknown"]},
+                },
+            },
+        },
         "mqtt": {
             "type": "object",
             "properties": {
@@ -253,6 +295,56 @@ STATUS_SCHEMA: dict = {
 }
 
 
+# -- doctor (issue 14): the handler is thin, aniworldd.services.doctor does the work ----------------
+
+DOCTOR_SCHEMA: dict = {
+    "type": "object",
+    "required": ["ok", "steps"],
+    "properties": {
+        "ok": {"type": "boolean", "description": "every step passed"},
+        "steps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "target", "ok", "detail", "hint"],
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "enum": [
+                            "config",
+                            "dns",
+                            "tcp/tls",
+                            "challenge",
+                            "search",
+                            "series",
+                            "episode",
+                            "hoster",
+                        ],
+                    },
+                    "target": {"type": "string", "description": "host, address, page or hoster checked"},
+                    "ok": {"type": "boolean"},
+                    "detail": {"type": "string"},
+                    "hint": {"type": "string", "description": "what to change; empty when the step passed"},
+                },
+            },
+        },
+    },
+}
+_DOCTOR_LOCK = "doctor_lock"
+
+
+async def system_doctor(request: web.Request) -> web.Response:
+    """One run at a time per daemon: a second click waits for the running check instead of doubling it."""
+    from aniworldd.services.doctor import diagnose
+
+    ctx = _request_ctx(request)
+    lock = ctx.extras.setdefault(_DOCTOR_LOCK, asyncio.Lock())
+    async with lock:
+        source = str(ctx.config_path) if ctx.config_path else "running configuration"
+        report = await diagnose(ctx.config, source)
+    return web.json_response(report.to_dict())
+
+
 def _route_table() -> list:
     """/api/system/status in the API's route table (auth, OpenAPI); empty if that table is not there."""
     try:
@@ -264,10 +356,24 @@ def _route_table() -> list:
             "GET",
             "/api/system/status",
             system_status,
-            "Version, uptime, free disk per library root, database size, queue counts, MQTT state",
+            "Version, uptime, free disk per library root, database size, queue counts, MQTT state, "
+            "hoster health",
             "system",
             responses={200: ("daemon status", STATUS_SCHEMA)},
-        )
+        ),
+        Route(
+            "GET",
+            "/api/system/doctor",
+            system_doctor,
+            "Check each link to the sites and hosters: config, DNS, TCP/TLS, challenge, search, series, "
+            "episode, hosters",
+            "system",
+            description="Runs `aniworldd doctor` against the running configuration (a few seconds up to "
+            "about a minute; nothing is downloaded or stored). 200 whether or not every step passed: `ok` "
+            "says. A failing step carries a fix hint; a step that could not run because an earlier one "
+            "failed says `skipped: <step> failed`. Proxy passwords never appear.",
+            responses={200: ("one step per link, in order", DOCTOR_SCHEMA)},
+        ),
     ]
 
 

@@ -11,6 +11,10 @@ Server messages are the seed's event types only, plus `pong` (answering ping) an
 message the server cannot use); joins and leaves are not acknowledged, a ping after them is the barrier.
 Writing whole frames straight to the transport is safe next to aiohttp's own writer because compression is
 off and every write is one complete frame issued on the event loop (frames never interleave).
+A socket lives no longer than its credential: logout and key revocation close the sockets opened with that
+credential at once, and while sockets are open a sweep twice a second re-checks each one's credential in
+memory (one stat of auth.json), so a password changed by `aniworldd set-password` in another process closes
+the sockets of every older token within a second, with CLOSE_REVOKED.
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ _KEYED = {
     events.SCAN_FAILED,
 }
 CLOSE_TOO_SLOW = 1008  # policy violation: the client does not read fast enough
-CLOSE_REVOKED = 4001  # the session was logged out or expired
+CLOSE_REVOKED = 4401  # 4000 + HTTP 401: logged out, password changed, key revoked or token expired
+#: Seconds between two credential checks of the open sockets.
+REVOCATION_SWEEP = 0.5
 
 
 def frame(text: str) -> bytes:
@@ -71,7 +77,7 @@ def encode_event(event: Event) -> bytes:
 
 
 class Client:
-    __slots__ = ("id", "ws", "rooms", "jti", "closed", "expiry", "transport", "max_buffer")
+    __slots__ = ("id", "ws", "rooms", "jti", "closed", "expiry", "transport", "max_buffer", "identity")
 
     def __init__(
         self,
@@ -89,6 +95,7 @@ class Client:
         self.expiry: asyncio.TimerHandle | None = None
         self.transport = transport
         self.max_buffer = max_buffer
+        self.identity: object | None = None
 
     def offer(self, data: bytes) -> bool:
         """Write one frame without waiting; False when the client is too far behind (buffer full)."""
@@ -113,6 +120,8 @@ class Hub:
         self._sub: events.Subscription | None = None
         self._task: asyncio.Task | None = None
         self._closing: set[asyncio.Task] = set()
+        self._auth: object | None = None
+        self._sweeper: asyncio.Task | None = None
         self.dropped_slow = 0
         self.sent = 0
 
@@ -125,6 +134,11 @@ class Hub:
             self._task.set_name("ws-fanout")
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -171,7 +185,14 @@ class Hub:
         identity = request.get(IDENTITY)
         transport = request.transport if isinstance(request.transport, asyncio.Transport) else None
         client = Client(next(self._ids), ws, self.max_buffer, identity.jti if identity else None, transport)
+        client.identity = identity
         self.clients[client.id] = client
+        auth = request.app[CTX].auth
+        if identity is not None and auth is not None:
+            self._auth = auth
+            if self._sweeper is None or self._sweeper.done():
+                self._sweeper = asyncio.ensure_future(self._sweep())
+                self._sweeper.set_name("ws-revocation")
         expires = getattr(identity, "expires_at", None)
         if expires is not None:
             delay = max(0.0, (expires - datetime.now(UTC)).total_seconds())
@@ -209,6 +230,25 @@ class Hub:
         except (TimeoutError, ConnectionError, RuntimeError):
             if client.transport is not None and not client.transport.is_closing():
                 client.transport.abort()
+
+    async def _sweep(self) -> None:
+        """Close the sockets whose credential no longer holds; runs while any socket is open."""
+        while self.clients:
+            await asyncio.sleep(REVOCATION_SWEEP)
+            auth = self._auth
+            if auth is None:
+                return
+            for client in list(self.clients.values()):
+                if client.closed or client.identity is None:
+                    continue
+                try:
+                    reason = auth.revoked_reason(client.identity)
+                except Exception:  # a check that cannot run must not end the sweep for everybody
+                    log.exception("cannot re-check the credential of WebSocket client %s", client.id)
+                    continue
+                if reason is not None:
+                    log.info("WebSocket client %s closed: %s", client.id, reason)
+                    self.drop(client, CLOSE_REVOKED, reason)
 
     async def disconnect_session(self, jti: str) -> None:
         """Logout or a revoked API key: connections opened with that credential end too."""
@@ -261,7 +301,7 @@ async def _handle(request: web.Request, hub: Hub, client: Client, raw: str) -> N
         return
     try:
         msg = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: `[[[[...` nested 50,000 deep
         client.offer(
             message(
                 "error", {"message": 'expected a JSON object like {"action": "join", "room": "downloads"}'}

@@ -2,7 +2,11 @@
 
 Works while the daemon runs: the hash goes to <data_dir>/auth.json (0600) with a new password version, the
 daemon notices within a second and every token issued before is refused (a changed password signs
-everyone out). API keys stay valid; revoke them through the API.
+everyone out, and their WebSockets close). API keys stay valid; revoke them through the API.
+
+It is also the recovery when auth.json was lost, is unreadable or corrupt: the web setup refuses to run over
+the traces of an earlier owner (409 recovery_required), and only someone with access to the server's config
+and data dir can set the password then.
 """
 
 from __future__ import annotations

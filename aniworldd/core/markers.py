@@ -8,7 +8,10 @@ half-written marker that would turn a matched folder into an unmatched one.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,7 +43,24 @@ class Marker:
 
 
 def _read_small(path: Path) -> str:
-    with open(path, "rb") as fh:
+    """The text of a small regular file, read without ever blocking or leaving the folder.
+
+    O_NOFOLLOW: a marker that is a symlink (`key -> /etc/passwd`) is refused, so its target's first line
+    never shows up in an "invalid key" message. O_NONBLOCK + the S_ISREG check: a FIFO or device named
+    like a marker is refused instead of blocking the scan thread forever in open() or read().
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MarkerError(f"{path.name} is a symlink, not a regular file") from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise MarkerError(f"{path.name} is not a regular file")
         raw = fh.read(MARKER_MAX_BYTES + 1)
     if len(raw) > MARKER_MAX_BYTES:
         raise MarkerError(f"{path.name} is larger than {MARKER_MAX_BYTES} bytes")

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+
+from aniworldd.core.validators import strip_invisible
+
+#: Characters XML 1.0 does not allow at all (a NUL makes the whole file unreadable for Kodi/Jellyfin),
+#: plus the other C0/C1 controls, which no title means.
+_XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _clean(value: object) -> str:
+    return strip_invisible(_XML_INVALID_RE.sub("", str(value)))
 
 
 def build_tvshow_nfo(series: dict) -> str:
@@ -11,8 +22,8 @@ def build_tvshow_nfo(series: dict) -> str:
 
     def add(tag: str, value: object, **attrs: str) -> None:
         if value not in (None, ""):
-            el = ET.SubElement(root, tag, attrs)
-            el.text = str(value)
+            el = ET.SubElement(root, tag, {k: _clean(v) for k, v in attrs.items()})
+            el.text = _clean(value)
 
     add("title", series.get("name"))
     alt = [t for t in series.get("alt_titles") or [] if t and t != series.get("name")]

@@ -43,6 +43,29 @@ WINDOWS_RESERVED = frozenset(
 )
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Invisible characters that change how a name looks, not what it says: bidi overrides/isolates (U+202E
+#: turns `mkv.exe` into `exe.vkm`), zero-width spaces/joiners, word joiner, BOM, soft hyphen.
+_INVISIBLE_RE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
+
+
+def strip_invisible(text: str) -> str:
+    """`text` without invisible formatting characters (see _INVISIBLE_RE)."""
+    return _INVISIBLE_RE.sub("", text)
+
+
+_TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str | None, multiline: bool = False) -> str:
+    """A display text (title, plot) from a provider page without invisible or control characters: no
+    NUL reaches an NFO file, no U+202E turns a title around in the UI. Tabs/newlines stay in `multiline`."""
+    if not text:
+        return ""
+    text = strip_invisible(str(text))
+    return (_TEXT_CONTROL_RE if multiline else _LINE_CONTROL_RE).sub("" if multiline else " ", text).strip()
+
+
 _COLON_SPACE_RE = re.compile(r"\s*:\s+")
 _SEPARATOR_RE = re.compile(r"[/\\]+")
 _FORBIDDEN_RE = re.compile(r'[<>"|?*:]')
@@ -200,7 +223,7 @@ def sanitize_filename(name: Any, max_bytes: int = FILENAME_MAX_BYTES) -> str:
     """
     if not isinstance(name, str):
         raise ValueError("file name must be a string")
-    text = unicodedata.normalize("NFC", name)
+    text = strip_invisible(unicodedata.normalize("NFC", name))
     text = _CONTROL_RE.sub(" ", text)
     text = text.replace("...", "\u2026")
     text = _COLON_SPACE_RE.sub(" - ", text)

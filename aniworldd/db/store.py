@@ -10,7 +10,9 @@ import asyncio
 import functools
 import logging
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +31,53 @@ class DatabaseError(Exception):
     """The database cannot be opened or used; the message says why in user terms."""
 
 
+class DatabaseDamaged(DatabaseError):
+    """The database file is there but damaged or empty: a restart cannot fix it, a person must decide
+    (restore a backup, or delete the file to start empty). `aniworldd run` exits with EXIT_DAMAGED so
+    systemd does not restart it in a loop (RestartPreventExitStatus=)."""
+
+
+#: Exit status of `aniworldd run` for a damaged database (EX_DATAERR from sysexits.h).
+EXIT_DAMAGED = 65
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a database file that would otherwise be silently replaced or fail later with a traceback.
+
+    A zero-length file is what a failed copy or a full disk leaves; SQLite would happily turn it into a
+    new empty database and the queue would be gone. Corruption in the middle of the file is only noticed
+    when a query touches that page, so `PRAGMA quick_check` reads every page once at start.
+    """
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise DatabaseDamaged(f"database {path} is not a regular file")
+    wal = Path(f"{path}-wal")
+    if path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+        raise DatabaseDamaged(
+            f"database file {path} is empty (0 bytes); refusing to start with an empty queue. "
+            "Restore a backup (aniworldd restore) or delete the file to start with a new database"
+        )
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = db.execute("PRAGMA quick_check(5)").fetchall()
+        finally:
+            db.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "unable to open" in str(exc):
+            return  # busy or not readable read-only: the normal open below reports what is wrong
+        rows = [(str(exc),)]
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        rows = [(str(exc),)]
+    problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+    if problems:
+        raise DatabaseDamaged(
+            f"database {path} is corrupt ({'; '.join(problems)[:300]}). "
+            "Restore a backup (aniworldd restore), or try `sqlite3 DB .recover`; the file was left as it is"
+        )
+
+
 def default_url(data_dir: str | Path) -> str:
     return f"sqlite:///{Path(data_dir) / 'aniworldd.db'}"
 
@@ -37,6 +86,7 @@ def _bind(db: Database, url: str) -> str:
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_sqlite_file(path)
 
         @db.on_connect(provider="sqlite")
         def _pragmas(_db: Database, connection: Any) -> None:
@@ -71,6 +121,9 @@ class Store:
         self.e = define_entities(self.db)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aniworldd-db")
         self._thread_id: int | None = None
+        #: /health writes at most this often (seconds); between probes it reports the last result.
+        self.write_probe_interval = 5.0
+        self._write_probe: tuple[float, bool] | None = None
         try:
             self.provider = _bind(self.db, self.url)
             self.db.generate_mapping(create_tables=True)
@@ -117,12 +170,31 @@ class Store:
             return False
 
     async def aping(self) -> bool:
+        """True when the database answers a query and, checked every `write_probe_interval` seconds,
+        takes a write. A read-only remount or a full disk leaves reads working; /health must say 503."""
         try:
             await self.run(lambda: self.db.select("SELECT 1"))
-            return True
         except Exception:
             log.exception("database ping failed")
             return False
+        now = time.monotonic()
+        if self._write_probe is not None and now - self._write_probe[0] < self.write_probe_interval:
+            return self._write_probe[1]
+        try:
+            await self.run(self._probe_write)
+            ok = True
+        except Exception as exc:
+            log.error("database cannot be written: %s", exc)
+            ok = False
+        self._write_probe = (time.monotonic(), ok)
+        return ok
+
+    def _probe_write(self) -> None:
+        """One tiny committed write (a row in its own table, replaced every time)."""
+        self.db.execute("CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY, checked_at REAL)")
+        self.db.execute("DELETE FROM health_probe")
+        self.db.execute("INSERT INTO health_probe (id, checked_at) VALUES (1, $t)", {"t": time.time()})
+        self.db.commit()
 
     def journal_mode(self) -> str:
         return str(self.run_sync(lambda: self.db.execute("PRAGMA journal_mode").fetchone()[0])).lower()

@@ -28,6 +28,11 @@ LANGUAGES = ("ger-dub", "ger-sub", "eng-sub", "eng-dub")
 #: A button press from HA sends its payload_press; accept HA's default too.
 _EMPTY_BODIES = {"", "PRESS", "press"}
 _MAX_PAYLOAD = 64 * 1024
+#: Commands whose HA entity (a select) sends a bare word, not JSON.
+_RAW_TEXT = {"settings/language"}
+#: Bounds of the HA number entities (discovery.py declares the same to HA).
+MAX_CONCURRENT_RANGE = (1, 16)
+SPEED_LIMIT_MAX = 1000.0
 
 
 class CommandError(Exception):
@@ -82,8 +87,9 @@ def _invalid(exc: vol.Invalid) -> CommandError:
     return CommandError(f"{path}: {exc.msg}" if path else str(exc.msg))
 
 
-def parse_request(payload: bytes | str | None) -> tuple[Any, Any]:
-    """(body, transaction). Body is a dict, or a bare JSON scalar for commands that take one."""
+def parse_request(payload: bytes | str | None, raw_text: bool = False) -> tuple[Any, Any]:
+    """(body, transaction). Body is a dict, or a bare JSON scalar for commands that take one
+    (`raw_text`: a payload that is not JSON is taken as a plain string, as an HA select sends it)."""
     if payload is None:
         return {}, None
     if isinstance(payload, bytes | bytearray):
@@ -103,6 +109,8 @@ def parse_request(payload: bytes | str | None) -> tuple[Any, Any]:
     try:
         body = json.loads(text)
     except ValueError as exc:
+        if raw_text:
+            return text, None
         raise CommandError(f"payload is not valid JSON: {exc.msg} at position {exc.pos}") from exc
     if isinstance(body, dict):
         return body, body.pop("transaction", None)
@@ -136,6 +144,9 @@ class CommandDispatcher:
             "queue/add": self._add,
             "queue/status": self._status,
             "scan/rescan": self._rescan,
+            "settings/max_concurrent": self._max_concurrent,
+            "settings/speed_limit": self._speed_limit,
+            "settings/language": self._language,
         }
 
     @property
@@ -146,7 +157,7 @@ class CommandDispatcher:
         """Run one request and build its response document. Never raises."""
         transaction = None
         try:
-            body, transaction = parse_request(payload)
+            body, transaction = parse_request(payload, raw_text=command in _RAW_TEXT)
             handler = self._handlers.get(command)
             if handler is None:
                 raise CommandError(
@@ -259,6 +270,52 @@ class CommandDispatcher:
 
     async def _status(self, body: Any) -> Any:
         return await self._need_queue().status()
+
+    # --- settings (the HA number/select entities) ----------------------------------------------
+    def _setter(self) -> Callable[[str, Any], Awaitable[dict]]:
+        setter = getattr(self.services, "set_download_setting", None)
+        if setter is None or self._need_queue() is None:
+            raise CommandError("settings cannot be changed here", "unavailable")
+        return setter
+
+    @staticmethod
+    def _number(body: Any, name: str) -> float:
+        if isinstance(body, dict):
+            body = body.get("value", body.get(name))
+        if isinstance(body, str):
+            try:
+                body = float(body)
+            except ValueError:
+                body = None
+        if isinstance(body, bool) or not isinstance(body, int | float) or body != body:
+            raise CommandError(f'expected a number or {{"value": <number>}} for {name}')
+        return float(body)
+
+    async def _max_concurrent(self, body: Any) -> Any:
+        value = self._number(body, "max_concurrent")
+        low, high = MAX_CONCURRENT_RANGE
+        if not value.is_integer() or not low <= value <= high:
+            raise CommandError(f"max_concurrent must be a whole number from {low} to {high}")
+        return await self._setter()("max_concurrent", int(value))
+
+    async def _speed_limit(self, body: Any) -> Any:
+        from aniworldd.mqtt.sampling import rate_setting
+
+        value = self._number(body, "speed_limit")
+        if not 0 <= value <= SPEED_LIMIT_MAX:
+            raise CommandError(f"speed_limit must be 0 (unlimited) to {SPEED_LIMIT_MAX:g} MiB/s")
+        return await self._setter()("speed_limit", rate_setting(value))
+
+    async def _language(self, body: Any) -> Any:
+        if isinstance(body, dict):
+            body = body.get("language", body.get("value"))
+        if not isinstance(body, str) or body.strip() not in LANGUAGES:
+            raise CommandError(f"expected one of {', '.join(LANGUAGES)}")
+        setter = self._setter()
+        current = list(getattr(self.services, "downloads_config", dict)().get("language") or [])
+        chosen = body.strip()
+        order = [chosen] + [lang for lang in current if lang != chosen]
+        return await setter("language", order)
 
     async def _rescan(self, body: Any) -> Any:
         args = self._body(RESCAN_SCHEMA, body)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +30,14 @@ def validate_proxy(value: str) -> str:
     if any(c in value for c in "\r\n\t "):
         raise ValueError("proxy URL must not contain whitespace")
     return value.strip()
+
+
+_CREDENTIALS_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@", re.IGNORECASE)
+
+
+def scrub_credentials(text: str) -> str:
+    """`scheme://user:password@` anywhere in a text (an error message naming a proxy) -> `user:***@`."""
+    return _CREDENTIALS_RE.sub(r"\1***@", text)
 
 
 def redact(url: str | None) -> str | None:

@@ -25,7 +25,8 @@ from curl_cffi.requests.exceptions import RequestException
 from curl_cffi.requests.impersonate import DEFAULT_CHROME
 
 from .dns import DohResolver, DohServer, SystemResolver, is_address
-from .proxy import proxy_for, redact, resolves_remotely
+from .policy import AddressPolicy
+from .proxy import proxy_for, redact, resolves_remotely, scrub_credentials
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,12 @@ BROWSER_HEADERS = {
     "Priority": "u=0, i",
 }
 #: Largest body read into memory (a hoster embed page is a few KB, a season page some hundred KB).
-DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 #: No response of any kind is buffered past this (posters are capped at 10 MB).
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 # Transport error kinds; the first four mean "this address does not answer" (try the next one).
-DNS, CONNECT, TLS, TIMEOUT, PROXY, PROTOCOL, TOO_LARGE = (
+DNS, CONNECT, TLS, TIMEOUT, PROXY, PROTOCOL, TOO_LARGE, FORBIDDEN = (
     "dns",
     "connect",
     "tls",
@@ -64,7 +65,10 @@ DNS, CONNECT, TLS, TIMEOUT, PROXY, PROTOCOL, TOO_LARGE = (
     "proxy",
     "protocol",
     "too_large",
+    "forbidden",
 )
+#: How long a system resolver answer is pinned when addresses are checked (it gives no TTL).
+SYSTEM_DNS_TTL = 300.0
 UNREACHABLE_KINDS = frozenset({DNS, CONNECT, TLS, TIMEOUT})
 
 _CURL_KINDS = {
@@ -158,17 +162,32 @@ def ca_bundle(extra: str) -> str:
     return str(path)
 
 
+def merge_headers(base: Mapping[str, str], extra: Mapping[str, str] | None) -> dict[str, str]:
+    """`base` overridden by `extra`, names compared case-insensitively (a caller's "referer" replaces
+    "Referer" instead of sending both); a None value removes the header."""
+    headers = dict(base)
+    for name, value in (extra or {}).items():
+        for existing in [k for k in headers if k.lower() == name.lower()]:
+            del headers[existing]
+        if value is not None:
+            headers[name] = value
+    return headers
+
+
 def _resolve_entry(host: str, port: int, address: str) -> str:
-    if ":" in address and not address.startswith("["):
-        address = f"[{address}]"
-    return f"{host}:{port}:{address}"
+    """curl's --resolve syntax; several addresses comma-separated (curl tries them in order)."""
+    parts = [f"[{a}]" if ":" in a and not a.startswith("[") else a for a in address.split(",")]
+    return f"{host}:{port}:{','.join(parts)}"
 
 
 class CurlTransport:
     """Requests through curl_cffi sessions; one session per pinned-address set, created lazily."""
 
-    def __init__(self, settings: NetSettings) -> None:
+    def __init__(self, settings: NetSettings, policy: AddressPolicy | None = None) -> None:
         self.settings = settings
+        #: Address checks (no private addresses from strangers' URLs); None = no checks (tests, tools).
+        self.policy = policy
+        self._system_cache: dict[str, tuple[float, list[str]]] = {}
         self.system_resolver = SystemResolver()
         self.doh: DohResolver | None = None
         if settings.dns == "doh":
@@ -224,28 +243,70 @@ class CurlTransport:
 
     async def _route_pin(self, url: str, pin: str | None, proxy: str | None) -> str | None:
         """Make sure the request reaches the right address: a route pin (returned: it gets a session
-        of its own), or a user pin / DoH answer (added to the shared session's --resolve list)."""
+        of its own), or a user pin / resolved address (added to the shared session's --resolve list).
+        With a policy, the addresses are checked before they are pinned."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        if not host or is_address(host):
+        if not host:
+            return None
+        if is_address(host):
+            self._check(host, [host])
             return None
         if pin:
             return _resolve_entry(host, port, pin)
         address = self.settings.resolve.get(host)
         if address is None:
-            if self.doh is None or resolves_remotely(proxy):
-                return None
-            from .dns import DnsError
+            if resolves_remotely(proxy):
+                return None  # the proxy resolves (and connects): nothing of ours to check or pin
+            if self.doh is not None:
+                from .dns import DnsError
 
-            try:
-                address = (await self.doh.resolve(host))[0]
-            except DnsError as exc:
-                raise TransportError(DNS, str(exc)) from None
+                try:
+                    addresses = await self.doh.resolve(host)
+                except DnsError as exc:
+                    raise TransportError(DNS, str(exc)) from None
+            elif self.policy is not None:
+                addresses = await self._system_resolve(host)
+            else:
+                return None  # curl resolves by itself
+            self._check(host, addresses)
+            address = ",".join(addresses)
         if self._doh_pins.get((host, port)) != address:
             self._doh_pins[(host, port)] = address
             self._update_shared_pins()
         return None
+
+    def _check(self, host: str, addresses: list[str]) -> None:
+        if self.policy is None:
+            return
+        if self.policy.trusts_host(host):
+            self.policy.trust_addresses(addresses)
+            return
+        reason = self.policy.refusal(host, addresses)
+        if reason is not None:
+            raise TransportError(FORBIDDEN, reason)
+
+    async def _system_resolve(self, host: str) -> list[str]:
+        import time
+
+        from .dns import DnsError
+
+        hit = self._system_cache.get(host)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        try:
+            addresses = await self.system_resolver.resolve(host)
+        except DnsError as exc:
+            raise TransportError(DNS, f"{host}: name not resolved ({exc.reason})") from None
+        # IPv4 first: a home network without IPv6 must not wait for a v6 connect to fail.
+        addresses.sort(key=lambda a: ":" in a)
+        self._system_cache[host] = (time.monotonic() + SYSTEM_DNS_TTL, addresses)
+        return addresses
+
+    async def check(self, url: str) -> None:
+        """Resolve and check an address without fetching it (a media URL handed on to yt-dlp)."""
+        await self._route_pin(url, None, proxy_for(url, self.settings.proxy))
 
     async def _raw_fetch(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
@@ -257,14 +318,12 @@ class CurlTransport:
     # -- requests --------------------------------------------------------------------------------
 
     def headers_for(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {"User-Agent": self.settings.user_agent, **BROWSER_HEADERS}
-        for name, value in (extra or {}).items():
-            # Case-insensitive override: a caller's "referer" replaces nothing twice.
-            for existing in [k for k in headers if k.lower() == name.lower()]:
-                del headers[existing]
-            if value is not None:
-                headers[name] = value
-        return headers
+        return merge_headers({"User-Agent": self.settings.user_agent, **BROWSER_HEADERS}, extra)
+
+    async def prepare(self, url: str, pin: str | None = None) -> None:
+        """Resolve the name and create the session ahead, outside the caller's politeness gate, so the
+        gate's spacing is the spacing the server sees (the first request would otherwise leave late)."""
+        self._session(await self._route_pin(url, pin, proxy_for(url, self.settings.proxy)))
 
     async def request(
         self,
@@ -346,9 +405,7 @@ class CurlTransport:
         kind = _CURL_KINDS.get(code, PROTOCOL) if code is not None else PROTOCOL
         text = str(exc)
         # curl's message names the URL and sometimes the proxy with its password: say it our way.
-        detail = text.split(". See ", 1)[0]
-        if proxy:
-            detail = detail.replace(proxy, redact(proxy) or "")
+        detail = scrub_credentials(text.split(". See ", 1)[0])
         messages = {
             DNS: f"{_host(url)}: name not resolved",
             CONNECT: f"{_host(url)}: connection refused or unreachable",

@@ -35,6 +35,7 @@ from aniworldd.providers.common import (
     fragment_text,
     image_source,
     is_valid_key,
+    looks_like_json,
     node_text,
     sort_languages,
     soup,
@@ -42,11 +43,12 @@ from aniworldd.providers.common import (
     unique_links,
     url_basename,
 )
+from aniworldd.providers.parsing import parse_off_loop
 
 log = logging.getLogger(__name__)
 
-#: `data-lang-key` on episode pages.
-LANG_KEYS = {"1": GER_DUB, "2": ENG_SUB, "3": GER_SUB}
+#: `data-lang-key` on episode pages (4 = English Dub, flag `english.svg`, as the peer scraper maps it).
+LANG_KEYS = {"1": GER_DUB, "2": ENG_SUB, "3": GER_SUB, "4": ENG_DUB}
 #: Flag image file names on season pages and in the language box.
 FLAG_FILES = {
     "german.svg": GER_DUB,
@@ -281,6 +283,7 @@ class AniworldProvider(SiteProvider):
     """aniworld.to (anime)."""
 
     site = SITE_ANIWORLD
+    page_marker = 'class="series-title"'
     parse_series_page = staticmethod(parse_series_page)
     parse_season_page = staticmethod(parse_season_page)
     parse_episode_page = staticmethod(parse_episode_page)
@@ -295,6 +298,14 @@ class AniworldProvider(SiteProvider):
         page = await self.client.post(
             self.urls.url("/ajax/search"),
             {"keyword": query},
-            headers={"X-Requested-With": "XMLHttpRequest", "Referer": self.urls.url("/")},
+            headers={
+                "X-Requested-With": "XMLHttpRequest",
+                "Referer": self.urls.url("/search"),
+                "Accept": "application/json, text/javascript, */*; q=0.01",
+                "Sec-Fetch-Mode": "cors",
+                "Sec-Fetch-Dest": "empty",
+                "Sec-Fetch-Site": "same-origin",
+            },
+            expected=looks_like_json,
         )
-        return parse_search(page.text, self.urls)
+        return await parse_off_loop(parse_search, page.text, self.urls)

@@ -27,6 +27,7 @@ from aniworldd.providers.base import (
     SeriesInfo,
 )
 from aniworldd.providers.http import HttpClient
+from aniworldd.providers.parsing import make_soup, parse_off_loop
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,12 @@ REAL_HOSTS: dict[str, frozenset[str]] = {
 }
 
 _WS_RE = re.compile(r"\s+")
+
+#: Bounds on what a page may make us do (a hostile or broken page must not cause a request flood):
+#: long-running soaps have ~40 seasons of ~260 episodes; an episode offers a few dozen hoster links.
+MAX_SEASONS = 100
+MAX_EPISODES = 5000
+MAX_OFFERS = 60
 
 
 def is_valid_key(key: str) -> bool:
@@ -64,12 +71,12 @@ def fragment_text(fragment: str | None) -> str:
     """
     if not fragment:
         return ""
-    return clean(BeautifulSoup(fragment, "html.parser").get_text())
+    return clean(make_soup(fragment).get_text())
 
 
 def soup(text: str) -> BeautifulSoup:
     """Parse a page with the stdlib-backed builder (no C extension, tolerant of broken markup)."""
-    return BeautifulSoup(text, "html.parser")
+    return make_soup(text)
 
 
 def node_text(node: Tag | None) -> str:
@@ -226,7 +233,13 @@ class SiteProvider:
     async def get_series(self, key: str, *, fresh: bool = False) -> SeriesInfo:
         """The series page, then every season page (season 0: the movies) in parallel."""
         page = await self.client.get(self.series_url(key), use_cache=not fresh, expected=self._is_page)
-        info, seasons = self.parse_series_page(page.text, page.url, self.urls, key)
+        # Parsing is pure Python and a page may be large: off the event loop, so /health stays quick.
+        info, seasons = await parse_off_loop(self.parse_series_page, page.text, page.url, self.urls, key)
+        if len(seasons) > MAX_SEASONS:
+            # One request per season follows: a page claiming thousands must not turn into a flood.
+            raise ProviderError(
+                f"{self.site}: {key} lists {len(seasons)} seasons; more than {MAX_SEASONS} is refused"
+            )
         if not seasons:
             log.info("%s: %s lists no seasons", self.site, key)
 
@@ -236,7 +249,15 @@ class SiteProvider:
             except NotFoundError:
                 log.warning("%s: season page %s is gone", self.site, season_url)
                 return season, []
-            return season, self.parse_season_page(season_page.text, season_page.url, self.urls, season)
+            episodes = await parse_off_loop(
+                self.parse_season_page, season_page.text, season_page.url, self.urls, season
+            )
+            if len(episodes) > MAX_EPISODES:
+                raise ProviderError(
+                    f"{self.site}: {key} season {season} lists {len(episodes)} episodes; "
+                    f"more than {MAX_EPISODES} is refused"
+                )
+            return season, episodes
 
         for season, episodes in await asyncio.gather(*(load(n, u) for n, u in seasons.items())):
             own = [e for e in episodes if e.season == season]
@@ -251,7 +272,9 @@ class SiteProvider:
         page = await self.client.get(
             self.episode_url(key, season, episode), use_cache=False, expected=self._is_page
         )
-        return self.parse_episode_page(page.text, page.url, self.urls)
+        links = await parse_off_loop(self.parse_episode_page, page.text, page.url, self.urls)
+        # Each offer may cost a redirect and a hoster request: only the first ones are considered.
+        return links[:MAX_OFFERS]
 
     async def resolve(self, link: HosterLink) -> str:
         """GET the provider's redirect URL without following it; the Location is the hoster embed URL."""

@@ -23,15 +23,18 @@ from urllib.parse import urljoin, urlsplit
 
 from aniworldd.net import challenge as walls
 from aniworldd.net.flaresolverr import Clearance, FlareSolverr, FlareSolverrError
+from aniworldd.net.policy import AddressPolicy
 from aniworldd.net.routes import Route, SiteRoutes
 from aniworldd.net.transport import (
     BROWSER_USER_AGENT,
     DEFAULT_MAX_BYTES,
+    FORBIDDEN,
     TOO_LARGE,
     CurlTransport,
     NetSettings,
     RawResponse,
     TransportError,
+    merge_headers,
 )
 from aniworldd.providers.base import (
     BlockedError,
@@ -106,6 +109,18 @@ class _HostGate:
         self.sem.release()
 
 
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """What to send: everything about a request but its URL (which changes with address fallback)."""
+
+    method: str = "GET"
+    data: Mapping[str, str] | None = None
+    json_body: Any = None
+    headers: Mapping[str, str] | None = None
+    follow: bool = True
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth retrying."""
 
@@ -142,6 +157,7 @@ class HttpClient:
         routes: SiteRoutes | None = None,
         flaresolverr: FlareSolverr | None = None,
         transport: CurlTransport | None = None,
+        policy: AddressPolicy | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
@@ -162,6 +178,7 @@ class HttpClient:
         self.jitter = max(0.0, float(jitter))
         self.routes = routes
         self.flaresolverr = flaresolverr
+        self.policy = policy
         self._sleep = sleep
         self._clock = clock
         self._transport = transport
@@ -194,7 +211,7 @@ class HttpClient:
     def transport(self) -> CurlTransport:
         """The curl_cffi transport (created on first use, inside the running loop)."""
         if self._transport is None:
-            self._transport = CurlTransport(self.net)
+            self._transport = CurlTransport(self.net, self.policy)
         return self._transport
 
     async def close(self) -> None:
@@ -264,13 +281,13 @@ class HttpClient:
                 return hit
             task = self._inflight.get(url)
             if task is None:
-                task = asyncio.ensure_future(self._request("GET", url, expected=expected))
+                task = asyncio.ensure_future(self._request(url, _Send(), expected=expected))
                 self._inflight[url] = task
                 task.add_done_callback(lambda t, u=url: self._finish_inflight(u, t))
             else:
                 self.stats["cache_hits"] += 1
             return await asyncio.shield(task)
-        page = await self._request("GET", url, headers=headers, expected=expected)
+        page = await self._request(url, _Send(headers=headers), expected=expected)
         if use_cache and self.cache_ttl > 0 and not headers:
             self._store(url, page)
         return page
@@ -290,11 +307,11 @@ class HttpClient:
         expected: Callable[[str], bool] | None = None,
     ) -> Page:
         """POST a form (never cached)."""
-        return await self._request("POST", url, data=dict(data), headers=headers, expected=expected)
+        return await self._request(url, _Send("POST", data=dict(data), headers=headers), expected=expected)
 
     async def get_redirect(self, url: str, *, headers: Mapping[str, str] | None = None) -> Page:
         """GET without following redirects; `page.location` is the absolute Location (None if none)."""
-        return await self._request("GET", url, headers=headers, follow=False)
+        return await self._request(url, _Send(headers=headers, follow=False))
 
     async def fetch(
         self,
@@ -309,16 +326,8 @@ class HttpClient:
     ) -> Page:
         """A raw request for hosters and images: same transport, gate and retries on connection
         errors, but any HTTP status is returned as it is (the caller knows what its answers mean)."""
-        return await self._request(
-            method,
-            url,
-            data=data,
-            json_body=json_body,
-            headers=headers,
-            follow=follow,
-            classify=False,
-            max_bytes=max_bytes,
-        )
+        send = _Send(method, data, json_body, headers, follow, max_bytes)
+        return await self._request(url, send, classify=False)
 
     # -- core ------------------------------------------------------------------------------------
 
@@ -340,16 +349,11 @@ class HttpClient:
 
     async def _request(
         self,
-        method: str,
         url: str,
+        send: _Send,
         *,
-        data: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        headers: Mapping[str, str] | None = None,
-        follow: bool = True,
         expected: Callable[[str], bool] | None = None,
         classify: bool = True,
-        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> Page:
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -361,12 +365,10 @@ class HttpClient:
                 delay = self.backoff_delay(attempt - 1)
                 if last is not None and last.delay is not None:
                     delay = min(max(delay, last.delay), self.backoff_max)
-                log.info("retrying %s %s in %.2fs (%s)", method, url, delay, last.reason if last else "")
+                log.info("retrying %s %s in %.2fs (%s)", send.method, url, delay, last.reason if last else "")
                 await self._sleep(delay)
             try:
-                return await self._attempt(
-                    method, url, data, json_body, headers, follow, expected, classify, max_bytes
-                )
+                return await self._attempt(url, send, expected, classify)
             except _Retry as retry:
                 last = retry
         self.stats["errors"] += 1
@@ -395,6 +397,13 @@ class HttpClient:
                 return rest.split("#", 1)[0] or "/"
         return tail or "/"
 
+    async def check_url(self, url: str) -> None:
+        """ProviderError when `url` points at an address the policy refuses (checked, not fetched)."""
+        try:
+            await self.transport.check(url)
+        except TransportError as exc:
+            raise ProviderError(str(exc)) from None
+
     def rebase(self, url: str) -> str:
         """A URL on any known name of a site, moved onto the address in use (others unchanged)."""
         site = self.routes.site_of_url(url) if self.routes else None
@@ -403,28 +412,18 @@ class HttpClient:
         return self.routes.current(site).origin + self._site_path(site, url)
 
     async def _attempt(
-        self,
-        method: str,
-        url: str,
-        data: Mapping[str, str] | None,
-        json_body: Any,
-        headers: Mapping[str, str] | None,
-        follow: bool,
-        expected: Callable[[str], bool] | None,
-        classify: bool,
-        max_bytes: int,
+        self, url: str, send: _Send, expected: Callable[[str], bool] | None, classify: bool
     ) -> Page:
         failures: list[str] = []
         candidates = self._candidates(url)
         for target, route, site in candidates:
             try:
+                await self.transport.prepare(target, route.pin if route is not None else None)
                 async with self._gate(target):
                     self.stats["requests"] += 1
-                    raw = await self._follow(
-                        method, target, data, json_body, headers, follow, route, max_bytes
-                    )
+                    raw = await self._follow(target, send, route)
             except TransportError as exc:
-                if exc.kind == TOO_LARGE:
+                if exc.kind in (TOO_LARGE, FORBIDDEN):
                     raise ProviderError(str(exc)) from None
                 # Any failure to get an answer (incl. a proxy that cannot reach this address) moves on.
                 if route is not None and len(candidates) > 1:
@@ -435,47 +434,37 @@ class HttpClient:
                 raise _Retry("; ".join([*failures, str(exc)])) from None
             if route is not None and site is not None and self.routes is not None:
                 self.routes.mark_good(site, route)
-            page = self._page(raw, follow)
+            page = self._page(raw, send.follow)
             if classify:
-                page = await self._classify(method, target, page, expected, route)
+                page = await self._classify(target, page, expected, route, send)
             return page
         raise _Retry("no address answered: " + "; ".join(failures))
 
-    async def _follow(
-        self,
-        method: str,
-        url: str,
-        data: Mapping[str, str] | None,
-        json_body: Any,
-        headers: Mapping[str, str] | None,
-        follow: bool,
-        route: Route | None,
-        max_bytes: int,
-        cookies: Mapping[str, str] | None = None,
-    ) -> RawResponse:
+    async def _follow(self, url: str, send: _Send, route: Route | None) -> RawResponse:
         """Send, following redirects hop by hop (each hop with the same DNS, pins and headers)."""
         referer = self._last_page.get(_host(url))
+        method, data, json_body = send.method, send.data, send.json_body
         for _ in range(MAX_REDIRECTS + 1):
             host = _host(url)
-            send = self._navigation_headers(url, referer, headers)
+            headers = self._navigation_headers(url, referer, send.headers)
             clearance = self._clearance.get(host)
-            jar = dict(cookies or {})
+            jar: dict[str, str] = {}
             if clearance is not None:
                 jar.update(clearance.cookies)
-                send["User-Agent"] = clearance.user_agent
+                headers["User-Agent"] = clearance.user_agent
             pin = route.pin if route is not None and urlsplit(url).hostname == route.host else None
             raw = await self.transport.request(
                 method,
                 url,
-                headers=send,
+                headers=headers,
                 data=data,
                 json_body=json_body,
                 pin=pin,
                 cookies=jar or None,
-                max_bytes=max_bytes,
+                max_bytes=send.max_bytes,
             )
             location = raw.headers.get("location")
-            if not follow or raw.status not in _REDIRECTS or not location:
+            if not send.follow or raw.status not in _REDIRECTS or not location:
                 if raw.status < 400 and method == "GET":
                     self._last_page[host] = raw.url
                 return raw
@@ -491,11 +480,7 @@ class HttpClient:
         if referer:
             same = urlsplit(referer).netloc == urlsplit(url).netloc
             headers.update({"Referer": referer, "Sec-Fetch-Site": "same-origin" if same else "cross-site"})
-        for name, value in (extra or {}).items():
-            for existing in [k for k in headers if k.lower() == name.lower()]:
-                del headers[existing]
-            headers[name] = value
-        return headers
+        return merge_headers(headers, extra)
 
     @staticmethod
     def _page(raw: RawResponse, follow: bool) -> Page:
@@ -513,11 +498,11 @@ class HttpClient:
 
     async def _classify(
         self,
-        method: str,
         url: str,
         page: Page,
         expected: Callable[[str], bool] | None,
         route: Route | None,
+        send: _Send,
     ) -> Page:
         """Map a non-successful or challenge response to the right error; retryable ones as _Retry.
 
@@ -526,8 +511,8 @@ class HttpClient:
         """
         status = page.status
         wall = walls.detect(status, page.headers, page.text, expected)
-        if wall is not None and wall.passable and self.flaresolverr is not None and method == "GET":
-            page = await self._solve(url, page, route, expected)
+        if wall is not None and wall.passable and self.flaresolverr is not None:
+            page = await self._solve(url, page, route, send)
             status = page.status
             wall = walls.detect(status, page.headers, page.text, expected)
         if status == 429:
@@ -549,24 +534,32 @@ class HttpClient:
         return page
 
     async def _solve(
-        self, url: str, page: Page, route: Route | None, expected: Callable[[str], bool] | None
+        self,
+        url: str,
+        page: Page,
+        route: Route | None,
+        send: _Send,
     ) -> Page:
-        """Pass a Cloudflare JS challenge through FlareSolverr, then fetch the page again with its cookies."""
+        """Pass a Cloudflare JS challenge through FlareSolverr, then send the request again with its
+        cookies and User-Agent.  FlareSolverr only GETs: a challenged POST (aniworld's search) earns
+        its clearance on the site's front page, which is valid for the whole host."""
         assert self.flaresolverr is not None
         host = _host(url)
         self._clearance.pop(host, None)
+        parts = urlsplit(url)
+        target = url if send.method == "GET" else f"{parts.scheme}://{parts.netloc}/"
         try:
-            clearance = await self.flaresolverr.solve(url, proxy=self.net.proxy)
+            clearance = await self.flaresolverr.solve(target, proxy=self.net.proxy)
         except FlareSolverrError as exc:
             log.warning("FlareSolverr could not pass the challenge on %s: %s", host, exc)
             return page
         self._clearance[host] = clearance
         log.info("FlareSolverr passed the challenge on %s; reusing its cookies", host)
         try:
-            raw = await self._follow("GET", url, None, None, None, True, route, DEFAULT_MAX_BYTES)
+            raw = await self._follow(url, send, route)
         except TransportError as exc:
             raise _Retry(str(exc)) from None
-        return self._page(raw, True)
+        return self._page(raw, send.follow)
 
 
 def _fields(settings: NetSettings) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from aniworldd.net.policy import AddressPolicy
 from aniworldd.net.routes import SiteRoutes
 from aniworldd.providers.aniworld import AniworldProvider
 from aniworldd.providers.base import SITE_ANIWORLD, SITE_STO, SITES, ProviderError, SearchResult
@@ -140,7 +141,12 @@ def build_providers(
 ) -> ProviderSet:
     """The factory the daemon and the CLI use: one shared HttpClient, both sites on their addresses."""
     if client is None:
-        client = HttpClient.from_config(provider_cfg, routes=build_routes(provider_cfg, data_dir))
+        urls = site_urls(provider_cfg, SITE_ANIWORLD) + site_urls(provider_cfg, SITE_STO)
+        client = HttpClient.from_config(
+            provider_cfg,
+            routes=build_routes(provider_cfg, data_dir),
+            policy=AddressPolicy.from_config(provider_cfg, urls),
+        )
     aniworld = AniworldProvider(client, site_urls(provider_cfg, SITE_ANIWORLD)[0])
     sto = StoProvider(client, site_urls(provider_cfg, SITE_STO)[0])
     return ProviderSet(aniworld, sto, client)

@@ -221,8 +221,12 @@ class SourceFinder:
                 continue
             try:
                 source = await resolve_media(self._client, link.hoster, embed_url, self.user_agent)
+                await self._client.check_url(source.url)
             except HosterError as exc:
                 attempts.record(link.hoster, link.language, exc.reason)
+                continue
+            except ProviderError as exc:  # check_url: the media URL points somewhere it must not
+                attempts.record(link.hoster, link.language, f"media URL refused: {exc}")
                 continue
             except Exception as exc:  # a resolver bug must not hide the remaining offers
                 log.exception("resolver for %s crashed on %s", link.hoster, embed_url)

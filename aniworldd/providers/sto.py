@@ -34,12 +34,14 @@ from aniworldd.providers.common import (
     fragment_text,
     image_source,
     is_valid_key,
+    looks_like_json,
     node_text,
     sort_languages,
     soup,
     to_int,
     unique_links,
 )
+from aniworldd.providers.parsing import parse_off_loop
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +258,7 @@ class StoProvider(SiteProvider):
     """s.to (series)."""
 
     site = SITE_STO
+    page_marker = 'id="season-nav"'
     parse_series_page = staticmethod(parse_series_page)
     parse_season_page = staticmethod(parse_season_page)
     parse_episode_page = staticmethod(parse_episode_page)
@@ -269,6 +272,13 @@ class StoProvider(SiteProvider):
             return []
         page = await self.client.get(
             self.urls.url("/api/search/suggest?term=" + quote(query, safe="")),
-            headers={"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"},
+            headers={
+                "Accept": "application/json",
+                "X-Requested-With": "XMLHttpRequest",
+                "Sec-Fetch-Mode": "cors",
+                "Sec-Fetch-Dest": "empty",
+                "Sec-Fetch-Site": "same-origin",
+            },
+            expected=looks_like_json,
         )
-        return parse_search(page.text, self.urls)
+        return await parse_off_loop(parse_search, page.text, self.urls)

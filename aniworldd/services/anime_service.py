@@ -15,7 +15,8 @@ from typing import Any
 from pony.orm import select
 
 from aniworldd.core.markers import MARKER_NAME, MarkerError, read_marker, write_marker
-from aniworldd.core.validators import safe_join, sanitize_filename
+from aniworldd.core.roots import missing_root_reason
+from aniworldd.core.validators import EPISODE_MAX, clean_text, safe_join, sanitize_filename
 from aniworldd.db.models import ACTIVE_STATUSES, utcnow
 from aniworldd.db.services import series_to_dict
 from aniworldd.db.store import Store
@@ -46,6 +47,27 @@ def _episode_status(e: Any, queued: dict[tuple[int, int], str]) -> str:
     if state:
         return "queued"
     return "missing"
+
+
+#: Highest season number taken from a provider page; a page claiming `staffel-3000000000` is hostile or
+#: broken, and the number would not even fit the database column.
+SEASON_NUMBER_MAX = 1000
+
+
+def plausible_seasons(info: SeriesInfo) -> dict[int, list]:
+    """info.seasons without season or episode numbers no real series has (logged once per call)."""
+    kept: dict[int, list] = {}
+    dropped = 0
+    for season, eps in info.seasons.items():
+        if not 0 <= season <= SEASON_NUMBER_MAX:
+            dropped += len(eps) or 1
+            continue
+        good = [ep for ep in eps if 0 <= ep.season <= SEASON_NUMBER_MAX and 0 <= ep.number <= EPISODE_MAX]
+        dropped += len(eps) - len(good)
+        kept[season] = good
+    if dropped:
+        log.warning("%s: ignored %d entries with impossible season/episode numbers", info.key, dropped)
+    return kept
 
 
 class AnimeService:
@@ -118,6 +140,9 @@ class AnimeService:
             root = self.roots[0]
             folder = await self._free_folder(root, folder_name(info), key)
             target = safe_join(root, folder)
+        missing = missing_root_reason(root)
+        if missing is not None:  # an unmounted share: never create the root on the system disk
+            raise Unavailable(missing, {"root": str(root)}, code="library_root_missing")
         try:
             if not target.exists():
                 target.mkdir(parents=True)
@@ -215,15 +240,15 @@ class AnimeService:
         e = self.store.e
         now = utcnow()
         fields = {
-            "name": info.title,
+            "name": clean_text(info.title),
             "site": info.site,
             "link": info.link,
-            "description": info.description or None,
+            "description": clean_text(info.description, multiline=True) or None,
             "year": info.start_year,
             "end_year": info.end_year,
             "cover": info.cover,
-            "alt_titles": list(info.alt_titles),
-            "genres": list(info.genres),
+            "alt_titles": [clean_text(t) for t in info.alt_titles],
+            "genres": [clean_text(g) for g in info.genres],
             "fsk": info.fsk,
             "imdb_id": info.imdb_id,
             "last_refreshed": now,
@@ -241,11 +266,11 @@ class AnimeService:
             if folder and not s.folder:
                 s.folder, s.root, s.matched = folder, root, True
         known = {(ep.season, ep.number): ep for ep in s.episodes}
-        listed = {(ep.season, ep.number): ep for eps in info.seasons.values() for ep in eps}
+        listed = {(ep.season, ep.number): ep for eps in plausible_seasons(info).values() for ep in eps}
         new: list[dict] = []
         for (season, number), ep in sorted(listed.items()):
             row = known.get((season, number))
-            title, title_en = ep.title_de or None, ep.title_en or None
+            title, title_en = clean_text(ep.title_de) or None, clean_text(ep.title_en) or None
             if row is None:
                 e.Episode(
                     series=s,
@@ -289,7 +314,7 @@ class AnimeService:
     # -- reading ------------------------------------------------------------------------------------------
 
     def _summary(self, series: dict, info: SeriesInfo, *, created: bool) -> dict:
-        seasons = {str(n): len(eps) for n, eps in sorted(info.seasons.items())}
+        seasons = {str(n): len(eps) for n, eps in sorted(plausible_seasons(info).items())}
         return {**series, "created": created, "seasons": seasons, "episode_count": info.episode_count}
 
     def _is_missing(self, e: Any) -> bool:

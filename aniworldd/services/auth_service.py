@@ -9,7 +9,15 @@ Why it is built this way:
 - A `pwv` (password version) claim ties tokens to the password they were issued under: `aniworldd
   set-password` (another process) bumps the version in auth.json and every older token stops working.
 - API keys (header X-Api-Key, as in the *arr tools) are long random strings stored only as SHA-256 hashes
-  (UserSession kind=api_key): high-entropy keys need no slow hash, and lookups stay O(1).
+  (UserSession kind=api_key:<scope>): high-entropy keys need no slow hash, and lookups stay O(1). A key has
+  one scope, `feed` < `read` < `control` < `admin`, so the key in a calendar URL cannot run the queue and no
+  key at all can move the data dir, the database, the server or auth (that needs a login token). Keys made
+  before scopes existed (kind=api_key) act as `control`: what such keys were made for (scripts, Home
+  Assistant) keeps working, and the config, where the takeover was, is out of their reach.
+- Setup over HTTP is only for a fresh install. When auth.json is gone, unreadable or corrupt but the data
+  dir shows that a password existed (the JWT secret, which is written with the first token, sessions or API
+  keys or queue items in the database), setup answers 409 and the owner recovers with `aniworldd
+  set-password`: a lost file must not hand the house to whoever asks first.
 - Verification is on the hot path of every request, so sessions are cached in memory; this process is the
   only one that revokes, so the cache cannot go stale.
 """
@@ -53,6 +61,13 @@ LOGIN = "login"
 API_KEY = "api_key"
 #: How often auth.json is re-checked for a password changed by another process (seconds).
 RELOAD_INTERVAL = 1.0
+#: API key scopes, weakest first; each includes the ones before it.
+SCOPES = ("feed", "read", "control", "admin")
+#: What a key created without a scope gets (least privilege that is still useful for a script).
+DEFAULT_SCOPE = "read"
+#: What a key stored before scopes existed (kind "api_key") acts as.
+LEGACY_SCOPE = "control"
+RECOVERY_HINT = "run `aniworldd set-password` on the server to set the master password again"
 
 
 class Unauthorized(ServiceError):
@@ -63,6 +78,15 @@ class Unauthorized(ServiceError):
 class Forbidden(ServiceError):
     status = 403
     code = "forbidden"
+
+
+class RecoveryRequired(Conflict):
+    """auth.json is missing or broken while the data dir shows a password existed: no setup over HTTP."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"setup is refused: {reason}; {RECOVERY_HINT}", {"reason": reason}, code="recovery_required"
+        )
 
 
 class RateLimited(ServiceError):
@@ -83,6 +107,25 @@ class Identity:
     session_id: int | None
     expires_at: datetime | None  # aware UTC; None for API keys
     name: str | None = None
+    scope: str | None = None  # API keys: one of SCOPES
+    pwv: Any = None  # login tokens: the password version they were issued under
+
+
+def scope_allows(scope: str | None, needed: str) -> bool:
+    """Whether a key of `scope` may do what needs `needed` (scopes include the weaker ones)."""
+    if scope not in SCOPES or needed not in SCOPES:
+        return False
+    return SCOPES.index(scope) >= SCOPES.index(needed)
+
+
+def _scope_of(kind: str) -> str:
+    """The scope in a session kind: "api_key:read" -> read; "api_key" (made before scopes) -> control."""
+    _, sep, scope = kind.partition(":")
+    return scope if sep and scope in SCOPES else LEGACY_SCOPE
+
+
+def _is_api_key(kind: str) -> bool:
+    return kind == API_KEY or kind.startswith(API_KEY + ":")
 
 
 def _prehash(password: str) -> bytes:
@@ -132,29 +175,57 @@ class PasswordFile:
         self.path = Path(data_dir) / AUTH_FILE
         self._lock = threading.Lock()
 
-    def read(self) -> dict:
+    def load(self) -> tuple[dict, str | None]:
+        """(document, problem): problem is None when a password hash is there, else "missing", "unreadable",
+        "corrupt" or "empty" (the file exists but holds no hash)."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.error("cannot read %s: %s; treating the master password as not set", self.path, exc)
-            return {}
-        return data if isinstance(data, dict) else {}
+            return {}, "missing"
+        except OSError as exc:
+            log.error("cannot read %s: %s; the master password cannot be checked", self.path, exc)
+            return {}, "unreadable"
+        except (ValueError, RecursionError) as exc:
+            log.error("%s is corrupt: %s; the master password cannot be checked", self.path, exc)
+            return {}, "corrupt"
+        if not isinstance(data, dict):
+            log.error("%s is corrupt: not a JSON object", self.path)
+            return {}, "corrupt"
+        if not isinstance(data.get("password_hash"), str) or not data["password_hash"]:
+            return data, "empty"
+        return data, None
 
-    def mtime(self) -> float | None:
+    def read(self) -> dict:
+        return self.load()[0]
+
+    def signature(self) -> tuple[int, int, int] | None:
+        """Changes whenever the file is replaced (mtime, inode, size): cheap to poll."""
         try:
-            return self.path.stat().st_mtime_ns / 1e9
+            st = self.path.stat()
         except OSError:
             return None
+        return st.st_mtime_ns, st.st_ino, st.st_size
+
+    def mtime(self) -> float | None:
+        sig = self.signature()
+        return None if sig is None else sig[0] / 1e9
 
     def write_hash(self, password_hash: str) -> dict:
         with self._lock:
-            previous = self.read()
+            previous, problem = self.load()
+            old = previous.get("version") if problem is None else None
+            if isinstance(old, int) and not isinstance(old, bool):
+                version = old + 1
+            else:
+                # No trustworthy previous version (first start, or recovery after the file was lost): a
+                # counter restarting at 1 would make tokens of a lost password valid again, so take the
+                # clock in microseconds: past any counter a lost file can have held, and never the same
+                # twice (versions are only compared for equality).
+                version = max(1, time.time_ns() // 1000)
             doc = {
                 "scheme": "bcrypt-sha256",
                 "password_hash": password_hash,
-                "version": int(previous.get("version") or 0) + 1,
+                "version": version,
                 "updated_at": iso_timestamp(),
             }
             atomic_write(self.path, json.dumps(doc, indent=2).encode("utf-8"))
@@ -164,38 +235,66 @@ class PasswordFile:
         return self.write_hash(hash_password(validate_password(password), rounds))
 
 
-def load_or_create_secret(data_dir: str | Path) -> bytes:
-    """The JWT signing secret; generated once (64 random bytes, hex) and kept 0600."""
+def load_secret(data_dir: str | Path) -> bytes | None:
+    """The JWT signing secret if one was generated (None before the first token; too short counts as none)."""
     path = Path(data_dir) / SECRET_FILE
     try:
         text = path.read_text(encoding="ascii").strip()
-        if len(text) >= 64:
-            if path.stat().st_mode & 0o077:
-                os.chmod(path, 0o600)
-                log.warning("%s was readable by others; permissions reset to 0600", path)
-            return text.encode("ascii")
-        log.warning("%s is too short; generating a new secret (existing tokens become invalid)", path)
     except FileNotFoundError:
-        pass
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        log.error("cannot read %s: %s", path, exc)
+        return None
+    if len(text) < 64:
+        log.warning("%s is too short; a new secret will be generated (existing tokens become invalid)", path)
+        return None
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning("%s was readable by others; permissions reset to 0600", path)
+    return text.encode("ascii")
+
+
+def load_or_create_secret(data_dir: str | Path) -> bytes:
+    """The JWT signing secret; generated once (64 random bytes, hex) and kept 0600.
+
+    Generated with the first token rather than at start, so its presence tells that someone once logged in
+    on this data dir (evidence that refuses setup when auth.json is lost).
+    """
+    found = load_secret(data_dir)
+    if found is not None:
+        return found
+    path = Path(data_dir) / SECRET_FILE
     secret = secrets.token_hex(64)
     atomic_write(path, secret.encode("ascii"))
     return secret.encode("ascii")
 
 
 class LoginRateLimiter:
-    """Sliding window of failed attempts per client address.
+    """Sliding window of failed attempts per client address, and one across all clients.
 
     An attempt is counted when it starts and forgiven when it succeeds, so a burst of parallel guesses
-    cannot slip through while the slow bcrypt checks are still running.
+    cannot slip through while the slow bcrypt checks are still running. The global window caps what an
+    attacker gets by rotating addresses (an IPv6 /64, a botnet, a trusted proxy forwarding whatever it is
+    told): at most `global_attempts` guesses per window in total. The price is that such an attack also
+    locks the owner out of new logins for a window; tokens and API keys already issued keep working, and
+    `aniworldd set-password` works on the server.
     """
 
     MAX_CLIENTS = 10_000
 
-    def __init__(self, attempts: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        attempts: int,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+        global_attempts: int | None = None,
+    ) -> None:
         self.attempts = attempts
         self.window = window
         self.clock = clock
+        self.global_attempts = global_attempts
         self._failures: dict[str, deque[float]] = {}
+        self._global: deque[float] = deque()
 
     def _prune(self, client: str, now: float) -> deque[float]:
         q = self._failures.get(client)
@@ -220,16 +319,37 @@ class LoginRateLimiter:
             return q[0] + self.window - now
         return None
 
+    def _global_wait(self, now: float) -> float | None:
+        q = self._global
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        if self.global_attempts is not None and len(q) >= self.global_attempts:
+            return q[0] + self.window - now
+        return None
+
     def begin(self, client: str) -> float:
-        """Count an attempt; raise RateLimited when the client is over the limit."""
+        """Count an attempt; raise RateLimited when the client, or everybody together, is over the limit."""
         wait = self.retry_after(client)
         if wait is not None:
             raise RateLimited("too many failed login attempts; try again later", wait)
         stamp = self.clock()
+        wait = self._global_wait(stamp)
+        if wait is not None:
+            log.warning(
+                "login refused for %s: %d failed logins on this server within the window",
+                client,
+                len(self._global),
+            )
+            raise RateLimited("too many failed login attempts on this server; try again later", wait)
         self._failures[client].append(stamp)
+        self._global.append(stamp)
         return stamp
 
     def succeed(self, client: str, stamp: float) -> None:
+        try:
+            self._global.remove(stamp)
+        except ValueError:
+            pass
         q = self._failures.get(client)
         if q is not None:
             try:
@@ -260,6 +380,7 @@ class AuthService:
         login_window: float = 300.0,
         api_keys_enabled: bool = True,
         bcrypt_rounds: int = 12,
+        login_global_attempts: int | None = 50,
     ) -> None:
         self.store = store
         self.data_dir = Path(data_dir)
@@ -267,10 +388,10 @@ class AuthService:
         self.api_keys_enabled = api_keys_enabled
         self.bcrypt_rounds = bcrypt_rounds
         self.passwords = PasswordFile(self.data_dir)
-        self.limiter = LoginRateLimiter(login_attempts, login_window)
-        self._secret = load_or_create_secret(self.data_dir)
-        self._state: dict = self.passwords.read()
-        self._state_mtime = self.passwords.mtime()
+        self.limiter = LoginRateLimiter(login_attempts, login_window, global_attempts=login_global_attempts)
+        self._secret: bytes | None = load_secret(self.data_dir)
+        self._state, self._state_problem = self.passwords.load()
+        self._state_sig = self.passwords.signature()
         self._state_checked = time.monotonic()
         self._sessions: dict[str, _CachedSession] = {}
         self._verified: dict[str, tuple[str, int, Any]] = {}
@@ -287,30 +408,53 @@ class AuthService:
             token_ttl=auth["token_ttl"],
             login_attempts=auth["login_rate_limit"]["attempts"],
             login_window=auth["login_rate_limit"]["window"],
+            login_global_attempts=auth["login_rate_limit"].get("global_attempts", 50),
             api_keys_enabled=auth["api_keys_enabled"],
             **kwargs,
         )
 
     # --- password state -------------------------------------------------------------------------------
 
-    def _password_state(self) -> dict:
-        """auth.json, re-read when another process (set-password) changed it; checked once a second at most"""
+    def _password_state(self, max_age: float | None = None) -> dict:
+        """auth.json, re-read when another process (set-password) changed it; checked once a second at most
+        (`max_age`: sooner, for the WebSocket revocation sweep)."""
         now = time.monotonic()
-        if now - self._state_checked >= self.reload_interval:
+        if now - self._state_checked >= (self.reload_interval if max_age is None else max_age):
             self._state_checked = now
-            mtime = self.passwords.mtime()
-            if mtime != self._state_mtime:
-                self._state_mtime = mtime
-                self._state = self.passwords.read()
+            sig = self.passwords.signature()
+            if sig != self._state_sig:
+                self._state_sig = sig
+                self._state, self._state_problem = self.passwords.load()
         return self._state
 
     def _reload_password_state(self) -> None:
-        self._state_mtime = self.passwords.mtime()
+        self._state_sig = self.passwords.signature()
         self._state_checked = time.monotonic()
-        self._state = self.passwords.read()
+        self._state, self._state_problem = self.passwords.load()
 
     def is_configured(self) -> bool:
-        return bool(self._password_state().get("password_hash"))
+        self._password_state()
+        return self._state_problem is None
+
+    async def setup_blocker(self) -> str | None:
+        """Why setup over HTTP is refused although no password is usable, or None on a fresh install.
+
+        Fail-closed: any trace of an earlier owner counts. Series rows do not: the first library scan of a
+        fresh install writes them before anybody could have set a password.
+        """
+        self._password_state()
+        if self._state_problem in ("unreadable", "corrupt", "empty"):
+            return f"{AUTH_FILE} in the data dir is {self._state_problem}"
+        if (self.data_dir / SECRET_FILE).exists():
+            return f"{AUTH_FILE} is missing but {SECRET_FILE} shows a password was set before"
+
+        def used() -> bool:
+            e = self.store.e
+            return e.UserSession.select().exists() or e.DownloadQueueItem.select().exists()
+
+        if await self.store.run(used):
+            return f"{AUTH_FILE} is missing but the database holds sessions, API keys or queue items"
+        return None
 
     @property
     def password_version(self) -> int:
@@ -323,7 +467,13 @@ class AuthService:
         if self.is_configured():
             log.info("ANIWORLDD_MASTER_PASSWORD ignored: a master password is already set")
             return False
-        await self._set_password(initial_password)
+        if self._state_problem != "missing":  # the environment is the owner's: it may replace a broken file
+            log.warning("%s is %s; replaced by ANIWORLDD_MASTER_PASSWORD", AUTH_FILE, self._state_problem)
+        try:
+            await self._set_password(initial_password)
+        except OSError as exc:
+            log.error("cannot write %s: %s; %s", self.passwords.path, exc, RECOVERY_HINT)
+            return False
         log.info("master password set from ANIWORLDD_MASTER_PASSWORD")
         return True
 
@@ -340,6 +490,10 @@ class AuthService:
             self._reload_password_state()
             if self.is_configured():
                 raise Conflict("a master password is already set", code="already_configured")
+            reason = await self.setup_blocker()
+            if reason is not None:
+                log.warning("setup refused for %s: %s", client or "unknown", reason)
+                raise RecoveryRequired(reason)
             await self._set_password(password)
         return await self._issue_token(client)
 
@@ -347,6 +501,13 @@ class AuthService:
 
     async def login(self, password: str, client: str = "unknown") -> dict:
         if not self.is_configured():
+            reason = await self.setup_blocker()
+            if reason is not None:
+                raise Conflict(
+                    f"the master password cannot be checked: {reason}; {RECOVERY_HINT}",
+                    {"reason": reason},
+                    code="recovery_required",
+                )
             raise Conflict("no master password is set yet; use POST /api/auth/setup", code="setup_required")
         stamp = self.limiter.begin(client)
         hashed = self._password_state().get("password_hash", "")
@@ -368,6 +529,8 @@ class AuthService:
             "exp": int(expires.timestamp()),
             "pwv": self.password_version,
         }
+        if self._secret is None:
+            self._secret = await asyncio.to_thread(load_or_create_secret, self.data_dir)
         token = jwt.encode(claims, self._secret, algorithm="HS256")
         naive_exp = expires.replace(tzinfo=None)
 
@@ -417,6 +580,8 @@ class AuthService:
             if known[1] <= time.time():
                 raise Unauthorized("token expired", code="token_expired")
             return known
+        if self._secret is None:  # no token was ever issued on this data dir
+            raise Unauthorized("invalid token", code="invalid_token")
         try:
             claims = jwt.decode(
                 token, self._secret, algorithms=["HS256"], options={"require": ["exp", "iat", "jti"]}
@@ -444,7 +609,7 @@ class AuthService:
         expires = session.expires_at or datetime.fromtimestamp(exp, UTC)
         if expires <= datetime.now(UTC):
             raise Unauthorized("token expired", code="token_expired")
-        return Identity(LOGIN, jti, session.session_id, expires)
+        return Identity(LOGIN, jti, session.session_id, expires, pwv=pwv)
 
     async def logout(self, identity: Identity) -> None:
         if identity.kind != LOGIN:
@@ -482,13 +647,32 @@ class AuthService:
             raise Unauthorized("invalid API key", code="invalid_api_key")
         jti = self._api_key_jti(key)
         session = await self._session(jti)
-        if session is None or session.kind != API_KEY or session.revoked:
+        if session is None or not _is_api_key(session.kind) or session.revoked:
             raise Unauthorized("invalid API key", code="invalid_api_key")
         now = time.monotonic()
         if now - session.last_used >= 60:  # last_used_at is informative; write it at most once a minute
             session.last_used = now
             self._spawn(self._touch(session.session_id))
-        return Identity(API_KEY, jti, session.session_id, None, session.name)
+        return Identity(API_KEY, jti, session.session_id, None, session.name, scope=_scope_of(session.kind))
+
+    def revoked_reason(self, identity: Identity) -> str | None:
+        """Why a credential checked earlier no longer holds, or None; memory and one stat, no database.
+
+        For connections that outlive the request that opened them (WebSockets): a password changed by
+        `aniworldd set-password` in another process, a logout, a revoked key, an expired token.
+        """
+        if identity.kind == LOGIN:
+            self._password_state(max_age=0.2)  # one stat per sweep, however many sockets
+            if self._state_problem is not None or identity.pwv != self.password_version:
+                return "password changed"
+            if identity.expires_at is not None and identity.expires_at <= datetime.now(UTC):
+                return "token expired"
+        elif not self.api_keys_enabled:
+            return "API keys disabled"
+        cached = self._sessions.get(identity.jti)
+        if cached is not None and cached.revoked:
+            return "logged out" if identity.kind == LOGIN else "API key revoked"
+        return None
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -506,13 +690,17 @@ class AuthService:
         except Exception:  # informative only; never fail a request over it
             log.debug("could not record API key use", exc_info=True)
 
-    async def create_api_key(self, name: str) -> dict:
+    async def create_api_key(self, name: str, scope: str = DEFAULT_SCOPE) -> dict:
         self._require_api_keys()
+        if scope not in SCOPES:
+            raise BadRequest(
+                f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}", {"field": "scope"}
+            )
         key = API_KEY_PREFIX + secrets.token_urlsafe(32)
         jti = self._api_key_jti(key)
 
         def create() -> dict:
-            row = self.store.e.UserSession(jti=jti, kind=API_KEY, client=name)
+            row = self.store.e.UserSession(jti=jti, kind=f"{API_KEY}:{scope}", client=name)
             row.flush()
             return self._api_key_dict(row)
 
@@ -524,6 +712,7 @@ class AuthService:
         return {
             "id": row.id,
             "name": row.client or "",
+            "scope": _scope_of(row.kind),
             "created_at": iso_timestamp(_to_aware(row.created_at)),
             "last_used_at": iso_timestamp(_to_aware(row.last_used_at)) if row.last_used_at else None,
         }
@@ -531,10 +720,12 @@ class AuthService:
     async def list_api_keys(self) -> list[dict]:
         self._require_api_keys()
 
+        legacy, prefix = API_KEY, API_KEY + ":"
+
         def q() -> list[dict]:
-            rows = self.store.e.UserSession.select(lambda s: s.kind == API_KEY and not s.revoked).order_by(
-                lambda s: s.id
-            )
+            rows = self.store.e.UserSession.select(
+                lambda s: (s.kind == legacy or s.kind.startswith(prefix)) and not s.revoked
+            ).order_by(lambda s: s.id)
             return [self._api_key_dict(r) for r in rows]
 
         return await self.store.run(q)
@@ -545,7 +736,7 @@ class AuthService:
 
         def q() -> str | None:
             row = self.store.e.UserSession.get(id=key_id)
-            if row is None or row.kind != API_KEY or row.revoked:
+            if row is None or not _is_api_key(row.kind) or row.revoked:
                 return None
             row.revoked = True
             row.revoked_at = utcnow()
@@ -569,6 +760,14 @@ class AuthService:
             "expires_at": iso_timestamp(identity.expires_at) if identity and identity.expires_at else None,
             "api_keys_enabled": self.api_keys_enabled,
         }
+
+    async def describe(self, identity: Identity | None) -> dict:
+        """GET /api/auth/status: status() plus whether setup is open, and the key's scope."""
+        answer = self.status(identity)
+        answer["setup_allowed"] = not answer["configured"] and await self.setup_blocker() is None
+        if identity is not None and identity.kind == API_KEY:
+            answer["scope"] = identity.scope
+        return answer
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -71,17 +71,19 @@ class ConfigService:
         return issues
 
     async def save(self, doc: dict) -> dict:
-        issues = self.validate(doc)
+        """Validate, write (with backup) and re-read. YAML dump/parse and validation are pure Python and
+        take seconds for a large document, so all of it runs in a worker thread, never on the loop."""
+        issues = await asyncio.to_thread(self.validate, doc)
         if issues:
             raise ConfigError(issues)
         if self.path is None:
             raise BadRequest("the daemon was started without a config file; nothing to save to")
-        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+        text = await asyncio.to_thread(yaml.safe_dump, doc, sort_keys=False, allow_unicode=True)
         async with self._lock:
             await asyncio.to_thread(self._write_with_backup, text)
         if self.bus:
             self.bus.publish(CONFIG_CHANGED, {"path": str(self.path)})
-        saved = self.get()
+        saved = await asyncio.to_thread(self.get)
         saved["restart_required"] = self.restart_required(saved["effective"])
         return saved
 
@@ -127,7 +129,12 @@ class ConfigService:
         path = self.backup_dir / name
         if not path.is_file():
             raise NotFound(f"no backup named {name}", {"name": name})
-        text = path.read_text(encoding="utf-8")
-        load_text(text, name, env={}, base_dir=self.path.parent if self.path else None)  # raises ConfigError
-        doc, _ = parse_yaml(text, name)
+
+        def check() -> Any:
+            text = path.read_text(encoding="utf-8")
+            base = self.path.parent if self.path else None
+            load_text(text, name, env={}, base_dir=base)  # raises ConfigError
+            return parse_yaml(text, name)[0]
+
+        doc = await asyncio.to_thread(check)
         return await self.save(doc or {})

@@ -17,8 +17,9 @@ Control semantics (documented choices):
 - start: take items; also resumes a paused queue.   stop: nothing new starts; active downloads are
   killed and go back to pending with their partial data kept.
 - pause: active yt-dlp process groups get SIGSTOP (partial data stays, the worker slot stays taken) and
-  nothing new starts; resume sends SIGCONT. Pause is not persisted: after a restart
-  `downloads.autostart` decides.
+  nothing new starts; resume sends SIGCONT. Started/stopped and paused are persisted
+  (data_dir/queue_control.json, services.queue_control): a restart keeps them, and `downloads.autostart`
+  only decides the very first start, before anyone used a control.
 - remove: cancels the item if active, deletes its temp files, hides the row (status cancelled).
 - attempts counts failed attempts; stop, pause, crashes and restarts do not count.
 """
@@ -27,18 +28,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pony.orm import desc, flush
 
 from aniworldd.config import LANGUAGE_CODES, LIVE_KEYS
 from aniworldd.core.markers import read_marker, write_marker
 from aniworldd.core.naming import build_episode_path
+from aniworldd.core.roots import ROOT_WAIT, missing_root_reason, root_of
 from aniworldd.core.validators import safe_join, sanitize_filename, validate_series_key
 from aniworldd.db import Store
 from aniworldd.db.models import (
@@ -67,7 +71,12 @@ from aniworldd.download.ytdlp import (
     wait_gone,
 )
 from aniworldd.events import DOWNLOAD_COMPLETE, DOWNLOAD_FAILED, DOWNLOAD_PROGRESS, QUEUE_STATUS, EventBus
+from aniworldd.providers.base import ChallengeError
+from aniworldd.providers.sources import COOLDOWN, HOSTER_FAILURE, PROVIDER_FAILURE
 from aniworldd.services.errors import BadRequest, Conflict, NotFound, ServiceError
+from aniworldd.services.hoster_health import HosterHealth
+from aniworldd.services.provider_health import ProviderHealth
+from aniworldd.services.queue_control import ControlState, ControlStore
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +93,35 @@ HISTORY = 50
 _MIB = 1024 * 1024
 
 
+#: How long an item waits after the process ran out of file descriptors (not the item's fault).
+FD_EXHAUSTED_WAIT = 5.0
+
+
+def _fd_exhausted(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) is EMFILE/ENFILE: the daemon is out of file descriptors. That is
+    a state of the whole process, not a failed attempt: counting it burned every retry in milliseconds."""
+    for _ in range(8):
+        if exc is None:
+            return False
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            return True
+        if "Too many open files" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class _ItemFailed(Exception):
-    def __init__(self, reason: str, retry: bool = True) -> None:
+    """`count=False`: not the item's fault (every hoster cooling down): retry after `delay` s, no attempt."""
+
+    def __init__(
+        self, reason: str, retry: bool = True, count: bool = True, delay: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
+        self.count = count
+        self.delay = delay
 
 
 @dataclass
@@ -162,6 +195,8 @@ class DownloadService:
         bus: EventBus,
         finder: Any = None,
         runner: YtDlpRunner | None = None,
+        hoster_health: HosterHealth | None = None,
+        provider_health: ProviderHealth | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -169,10 +204,19 @@ class DownloadService:
         #: providers.sources.SourceFinder (or anything with the same `candidates()`); settable later.
         self.finder = finder
         dl = config["downloads"]
-        self.runner = runner or YtDlpRunner.from_config(dl)
+        self.runner = runner or YtDlpRunner.from_config(dl, proxy=config.get("provider", {}).get("proxy"))
+        #: Per-hoster outcomes, cool-downs and the adaptive order (services.hoster_health); read by the
+        #: API, /metrics and the MQTT bridge through `snapshot()`.
+        self.hoster_health = hoster_health or HosterHealth.from_config(config, bus.publish)
+        #: Walls on the provider sites (captcha, browser checks): items wait, `health` events tell it.
+        self.provider_health = provider_health or ProviderHealth(
+            bus.publish, first_wait=config.get("provider", {}).get("challenge_retry", 900.0)
+        )
         self.temp_dir = Path(dl["temp_dir"])
         self._take_settings(dl)
         self.roots = [str(r) for r in config["library"]["roots"]]
+        #: Seconds between looks at a missing library root (tests shorten it).
+        self.root_wait = ROOT_WAIT
         self._running = False
         self._paused = False
         self._active: dict[int, _Active] = {}
@@ -183,6 +227,7 @@ class DownloadService:
         self._control = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
         self._status_pending = False
+        self._control_store = ControlStore(config.get("data_dir"))
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -289,6 +334,7 @@ class DownloadService:
         self._take_settings(running)
         self.runner.speed_limit, self.runner.quality = running["speed_limit"], running["quality"]
         self.runner.launcher.warm_seconds = float(running["warm_start"])
+        self.runner.fragments = int(running["fragments"])
         if hasattr(self.finder, "hosters_pref"):
             self.finder.hosters_pref = list(running["hosters"])
             self.finder.languages_pref = list(self.languages)
@@ -304,6 +350,9 @@ class DownloadService:
         self.retry_backoff = float(dl["retry_backoff"])
         self.min_free_bytes = int(float(dl["min_free_gb"]) * 1024**3)
         self.languages = list(dl["language"])
+        self.hoster_health.configure(
+            dl["hoster_failures_before_cooldown"], dl["hoster_cooldown"], dl["hosters"]
+        )
 
     def _has_pending(self) -> bool:
         e = self.store.e
@@ -321,13 +370,14 @@ class DownloadService:
             )
         ).first()
 
-    async def start(self) -> None:
-        """Begin taking items (and resume a paused queue)."""
+    async def start(self, *, resume: bool = True) -> None:
+        """Begin taking items (and resume a paused queue unless `resume=False`: a restored paused queue)."""
         await self._ensure_recovered()
         async with self._control:
             self._running = True
-            if self._paused:
+            if self._paused and resume:
                 self._set_paused(False)
+            await self._save_control()
             if self._dispatcher is None or self._dispatcher.done():
                 self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="download-dispatcher")
         if await self.store.run(self._has_pending):
@@ -341,6 +391,7 @@ class DownloadService:
         async with self._control:
             self._running = False
             self._paused = False
+            await self._save_control()
             ids = list(self._active)
             await self._cancel_items(ids)
             if ids:
@@ -353,14 +404,33 @@ class DownloadService:
         await self._ensure_recovered()
         async with self._control:
             self._set_paused(True)
+            await self._save_control()
         self._notify()
 
     async def resume(self) -> None:
         await self._ensure_recovered()
         async with self._control:
             self._set_paused(False)
+            await self._save_control()
         self._wake.set()
         self._notify()
+
+    async def restore_control(self, autostart: bool) -> None:
+        """At daemon start: the saved started/paused state, or `autostart` when nothing was saved yet."""
+        saved = await asyncio.to_thread(self._control_store.load)
+        if saved is None:
+            if autostart:
+                await self.start()
+            return
+        if saved.paused:  # paused before anything can start: nothing is downloading yet
+            async with self._control:
+                self._paused = True
+        if saved.running:
+            await self.start(resume=False)
+        self._notify()
+
+    async def _save_control(self) -> None:
+        await asyncio.to_thread(self._control_store.save, ControlState(self._running, self._paused))
 
     async def retry(self, item_ids: list[int] | None = None) -> list[dict]:
         """Failed items (all, or the given ids) back to pending now; attempts are kept.
@@ -570,6 +640,7 @@ class DownloadService:
         for task in list(self._background):
             with contextlib.suppress(Exception):
                 await task
+        await self.hoster_health.flush()
 
     @property
     def is_running(self) -> bool:
@@ -763,12 +834,20 @@ class DownloadService:
             self._notify()
             await self._download(a, info)
         except _ItemFailed as exc:
-            await self._fail(a, info, exc.reason, exc.retry)
+            await self._fail(a, info, exc.reason, exc.retry, count=exc.count, delay=exc.delay)
+        except ChallengeError as exc:
+            # A wall (captcha, browser check) is not the item's fault: it waits without using a retry.
+            wait, reason = self.provider_health.blocked(exc.host, exc.challenge, str(exc))
+            await self._fail(a, info, reason, True, count=False, delay=wait)
         except asyncio.CancelledError:
             raise
         except ServiceError as exc:
             await self._fail(a, info, exc.message, True)
         except Exception as exc:  # provider down, NoSourceError, naming problem: retry later with the reason
+            if _fd_exhausted(exc):  # out of descriptors: the process's state, not a failed attempt
+                reason = f"too many open files, trying again shortly: {exc}"[:300]
+                await self._fail(a, info, reason, True, count=False, delay=FD_EXHAUSTED_WAIT)
+                return
             reason = str(exc) or exc.__class__.__name__
             if not _is_expected(exc):
                 log.exception("download of item %s failed unexpectedly", a.item_id)
@@ -789,10 +868,15 @@ class DownloadService:
             else:
                 await self._complete(a, info, path, size, info["language"])
             return
+        for root in {self._root_of(info), root_of(self.temp_dir, self.roots)} - {None}:
+            missing = missing_root_reason(root)
+            if missing is not None:  # an unmounted share: wait, never create the root on the system disk
+                raise _ItemFailed(missing, count=False, delay=self.root_wait)
         await self._check_free_space(self.temp_dir)
         if self.finder is None:
             raise _ItemFailed("no provider configured for downloads")
         langs = self._languages_for(info)
+        self._configure_finder()
         attempts = self.finder.candidates(
             info["site"], info["key"], info["season"], info["episode"], languages=langs
         )
@@ -800,6 +884,7 @@ class DownloadService:
         used_language = None
         try:
             async for cand in attempts:
+                self.provider_health.ok(_host_of(attempts, info))
                 stem = files.temp_stem(self.temp_dir, a.item_id, cand.hoster, cand.language)
                 await asyncio.to_thread(self._drop_other_partials, a.item_id, stem)
                 a.hoster, a.language = cand.hoster, cand.language
@@ -815,6 +900,8 @@ class DownloadService:
                         raise _ItemFailed(exc.reason, retry=False) from None
                     if exc.kind == DL_CANCELLED:
                         raise asyncio.CancelledError from None
+                    if _fd_exhausted(exc):  # not this hoster's fault either: the item waits, no attempt
+                        raise _ItemFailed(exc.reason, count=False, delay=FD_EXHAUSTED_WAIT) from None
                     attempts.record(cand.hoster, cand.language, f"download failed: {exc.reason}")
                     log.info("item %s: %s (%s) failed: %s", a.item_id, cand.hoster, cand.language, exc.reason)
                     continue
@@ -823,9 +910,42 @@ class DownloadService:
         finally:
             with contextlib.suppress(Exception):
                 await attempts.aclose()
+            self._record_health(attempts, a.hoster if result is not None else None)
         if result is None:
-            raise attempts.error()
+            raise self._no_source(attempts)
         await self._finalize(a, info, result, used_language)
+
+    # -- hoster health ---------------------------------------------------------------------------
+
+    def _configure_finder(self) -> None:
+        """Give the finder the health record and the order setting (benches pass simpler finders)."""
+        if hasattr(self.finder, "hosters_pref"):
+            self.finder.health = self.hoster_health
+            self.finder.hoster_order = self.config["downloads"].get("hoster_order", "fixed")
+
+    def _record_health(self, attempts: Any, succeeded: str | None) -> None:
+        """One outcome per hoster tried in this attempt: its resolver or download failures, or the success.
+
+        Offers never tried (unsupported, cooling down) and provider redirect failures are not the hoster's.
+        """
+        for failure in list(getattr(attempts, "failures", ())):
+            if getattr(failure, "kind", HOSTER_FAILURE) == HOSTER_FAILURE:
+                self.hoster_health.record_failure(failure.hoster, failure.reason)
+        if succeeded:
+            self.hoster_health.record_success(succeeded)
+
+    def _no_source(self, attempts: Any) -> Exception:
+        """The attempt's error; when nothing was tried because every usable hoster is cooling down, the
+        item waits for the first cool-down to end and the attempt does not count (not the item's fault)."""
+        error = attempts.error()
+        failures = list(getattr(attempts, "failures", ()))
+        kinds = {getattr(f, "kind", HOSTER_FAILURE) for f in failures}
+        if COOLDOWN in kinds and not kinds & {HOSTER_FAILURE, PROVIDER_FAILURE}:
+            ends = [self.hoster_health.cooldown_ends(f.hoster) for f in failures if f.kind == COOLDOWN]
+            ends = [t for t in ends if t is not None]
+            delay = max(1.0, min(ends) - time.time()) if ends else self.retry_backoff
+            return _ItemFailed(str(error), retry=True, count=False, delay=delay)
+        return error
 
     def _languages_for(self, info: dict) -> list[str]:
         if info["language"]:
@@ -938,7 +1058,7 @@ class DownloadService:
         a.finalizing = True
         language = language or info["language"] or self.languages[0]
         ext = result.path.suffix.lstrip(".") or "mp4"
-        root = info["root"] if info["root"] in self.roots else self.roots[0]
+        root = self._root_of(info)
         try:
             rel = build_episode_path(
                 self.config["library"],
@@ -965,6 +1085,10 @@ class DownloadService:
                 NO_SPACE_REASON if full else f"cannot move into the library: {exc.strerror}", retry=not full
             ) from None
         await self._complete(a, info, dst, result.size_bytes, language)
+
+    def _root_of(self, info: dict) -> str:
+        """The library root an item's file goes to: its series' root, else the first one."""
+        return info["root"] if info["root"] in self.roots else self.roots[0]
 
     def _set_downloaded(self, item_id: int, temp: str, final: str, language: str) -> None:
         row = self.store.e.DownloadQueueItem[item_id]
@@ -1054,21 +1178,32 @@ class DownloadService:
             ep.on_disk_language = language
         return {"folder": s.folder or folder}
 
-    async def _fail(self, a: _Active, info: dict | None, reason: str, retry: bool) -> None:
+    async def _fail(
+        self,
+        a: _Active,
+        info: dict | None,
+        reason: str,
+        retry: bool,
+        *,
+        count: bool = True,
+        delay: float | None = None,
+    ) -> None:
         reason = (reason or "download failed")[:2000]
 
         def q() -> dict | None:
             row = self.store.e.DownloadQueueItem.get(id=a.item_id)
             if row is None or row.deleted_at is not None:
                 return None
-            row.attempts += 1
-            will_retry = retry and row.attempts <= self.max_retries
+            if count:
+                row.attempts += 1
+            will_retry = retry and (row.attempts <= self.max_retries or not count)
             row.error = reason
             row.speed = row.eta = None
             if will_retry:
-                delay = min(self.retry_backoff * (2 ** (row.attempts - 1)), MAX_BACKOFF)
+                wait = delay if delay is not None else self.retry_backoff * (2 ** max(row.attempts - 1, 0))
+                wait = min(wait, MAX_BACKOFF)
                 row.status = PENDING
-                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                row.next_attempt_at = utcnow() + timedelta(seconds=wait)
             else:
                 row.status = FAILED
                 row.next_attempt_at = None
@@ -1168,8 +1303,7 @@ def _leftover(info: dict) -> tuple[str, Path, int] | None:
 
 
 def _same_fs(a: Path, b: Path) -> bool:
-    try:
-        b.mkdir(parents=True, exist_ok=True)
+    try:  # b is a library root: looked at, never created (see core.roots)
         return a.stat().st_dev == b.stat().st_dev
     except OSError:
         return False
@@ -1179,3 +1313,13 @@ def _is_expected(exc: BaseException) -> bool:
     """Failures with a user-facing reason (provider, hoster) are logged without a traceback."""
     names = {c.__name__ for c in type(exc).__mro__}
     return bool(names & {"NoSourceError", "ProviderError", "HosterError", "DownloadError", "OSError"})
+
+
+def _host_of(attempts: Any, info: dict) -> str:
+    """The provider host an item's offers came from (for ProviderHealth): the episode page's host."""
+    links = getattr(attempts, "ordered", None) or []
+    for link in links:
+        host = urlsplit(getattr(link, "redirect_url", "") or "").hostname
+        if host:
+            return host
+    return info.get("site", "")

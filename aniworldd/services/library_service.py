@@ -17,6 +17,7 @@ from aniworldd.core.scanner import list_series_folders
 from aniworldd.core.validators import SITES, safe_join, validate_series_key
 from aniworldd.db.models import ACTIVE_STATUSES, DOWNLOADING
 from aniworldd.db.store import Store
+from aniworldd.providers.registry import site_urls
 from aniworldd.services.errors import BadRequest, Conflict, NotFound
 from aniworldd.services.scan_sync import SqlDialect
 
@@ -269,10 +270,8 @@ class LibraryService:
         }
 
     def _link(self, site: str, key: str) -> str:
-        provider = self.config.get("provider", {})
-        if site == "sto":
-            return f"{provider.get('sto_url', 'https://s.to')}/serie/{key}"
-        return f"{provider.get('aniworld_url', 'https://aniworld.to')}/anime/stream/{key}"
+        base = site_urls(self.config.get("provider", {}), site)[0]
+        return f"{base}/serie/{key}" if site == "sto" else f"{base}/anime/stream/{key}"
 
 
 def _norm(path: str) -> str:

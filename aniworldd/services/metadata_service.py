@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -130,31 +129,28 @@ MAX_POSTER_BYTES = 10 * 1024 * 1024
 
 
 def provider_fetcher(client: Any) -> FetchBytes:
-    """GET image bytes through the provider HTTP client (its session, user agent and timeout).
-
-    Uses the client's own `get_bytes` when it has one (the per-host gate then applies); otherwise the
-    shared session, spaced by the client's `min_interval`: covers are fetched one at a time anyway.
-    """
-    get_bytes = getattr(client, "get_bytes", None)
-    if callable(get_bytes):
-        return get_bytes
-    spacing = float(getattr(client, "min_interval", 0.5))
-    last = [0.0]
+    """GET image bytes through the provider HTTP client (its transport, DoH, proxy and host gate)."""
 
     async def fetch(url: str) -> bytes:
-        wait = last[0] + spacing - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        last[0] = time.monotonic()
-        async with client.session.get(url) as resp:
-            if resp.status >= 400:
-                raise OSError(f"HTTP {resp.status} for {url}")
-            ctype = resp.headers.get("Content-Type", "")
-            if not ctype.startswith("image/"):
-                raise OSError(f"not an image ({ctype or 'no content type'}): {url}")
-            data = await resp.content.read(MAX_POSTER_BYTES + 1)
-        if len(data) > MAX_POSTER_BYTES or not data:
-            raise OSError(f"cover of {len(data)} bytes refused: {url}")
+        from aniworldd.providers.base import ProviderError
+
+        try:
+            page = await client.fetch(
+                "GET",
+                url,
+                headers={"Accept": "image/avif,image/webp,image/*,*/*;q=0.8", "Sec-Fetch-Dest": "image"},
+                max_bytes=MAX_POSTER_BYTES,
+            )
+        except ProviderError as exc:
+            raise OSError(str(exc)) from None
+        if page.status >= 400:
+            raise OSError(f"HTTP {page.status} for {url}")
+        ctype = page.headers.get("content-type", "")
+        if not ctype.startswith("image/"):
+            raise OSError(f"not an image ({ctype or 'no content type'}): {url}")
+        data = page.body
+        if not data:
+            raise OSError(f"empty cover: {url}")
         return data
 
     return fetch

@@ -43,6 +43,7 @@ _DEFAULT_HINT = (
 class _Wall:
     challenge: str
     message: str
+    headline: str
     since: datetime
     retry_at: datetime
     strikes: int
@@ -80,7 +81,10 @@ class ProviderHealth:
             f"waiting: {site} {what} ({message}); next try at {retry_at:%H:%M} UTC - "
             f"{site} {self.hint(challenge)}"
         )
-        self._walls[host] = _Wall(challenge, message, wall.since if wall else now, retry_at, strikes)
+        headline = f"{site} {what}: {message}"
+        self._walls[host] = _Wall(
+            challenge, message, headline, wall.since if wall else now, retry_at, strikes
+        )
         if wall is None and self._publish is not None:
             self._publish(
                 HEALTH,
@@ -89,7 +93,7 @@ class ProviderHealth:
                     "component": "provider",
                     "host": host,
                     "challenge": challenge,
-                    "message": f"{site} {what}: {message}",
+                    "message": headline,
                     "hint": self.hint(challenge),
                     "retry_at": retry_at,
                 },
@@ -115,7 +119,7 @@ class ProviderHealth:
             host: {
                 "status": "blocked",
                 "challenge": w.challenge,
-                "message": w.message,
+                "message": w.headline,
                 "hint": self.hint(w.challenge),
                 "since": w.since,
                 "retry_at": w.retry_at,

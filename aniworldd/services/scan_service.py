@@ -84,6 +84,8 @@ class ScanService:
         self._running = False
         self._percent = 0.0
         self._last_scan: datetime | None = None
+        self._last_full_scan: datetime | None = None
+        self._partial = False  # the running (or last) scan covered only some folders
         self._missing = 0
         self._closed = False
         self._watcher: Any = None
@@ -130,6 +132,8 @@ class ScanService:
             "episodes": sum(s.episodes for s in matched),
             "missing_episodes": self._missing,
             "unmatched": len(self._folders) - len(matched),
+            "partial": self._partial,
+            "last_full_scan": iso_timestamp(self._last_full_scan) if self._last_full_scan else None,
         }
 
     def unmatched_folders(self) -> list[dict]:
@@ -225,8 +229,9 @@ class ScanService:
         self._running = True
         self._percent = 0.0
         scope: set[Folder] | None = None if req.full else set(req.folders)
+        self._partial = scope is not None
         try:
-            report = self._progress_reporter(loop)
+            report = self._progress_reporter(loop, partial=scope is not None)
             if scope is None:
                 scan = await asyncio.to_thread(scan_library, self.roots, self.cache, self.ignore, report)
             else:
@@ -237,6 +242,8 @@ class ScanService:
             self._running = False
         self._percent = 100.0
         self._last_scan = datetime.now(UTC)
+        if scope is None:
+            self._last_full_scan = self._last_scan
         self._remember(scan, scope, result)
         self._missing = result.missing
         for event, payload in result.events:
@@ -262,8 +269,13 @@ class ScanService:
         )  # fmt: skip
         return summary
 
-    def _progress_reporter(self, loop: asyncio.AbstractEventLoop) -> Callable[[int, int, SeriesFolder], None]:
-        """scan_progress events from the walker thread; at most one per percent on big libraries."""
+    def _progress_reporter(
+        self, loop: asyncio.AbstractEventLoop, partial: bool = False
+    ) -> Callable[[int, int, SeriesFolder], None]:
+        """scan_progress events from the walker thread; at most one per percent on big libraries.
+
+        `partial` marks a rescan of a few folders (a finished download, the watcher): the UI and Home
+        Assistant show no "scan running" for those, only the library change (scan_complete scope=partial)."""
         last = [-1]
 
         def report(current: int, total: int, found: SeriesFolder) -> None:
@@ -278,6 +290,7 @@ class ScanService:
                 "current": current,
                 "total": total,
                 "percent": round(percent, 1),
+                "partial": partial,
             }
             loop.call_soon_threadsafe(self.bus.publish, SCAN_PROGRESS, payload)
 

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
+import time
 from collections.abc import Callable, Iterable
 
 from watchfiles import Change, awatch
@@ -27,6 +29,31 @@ Folder = tuple[str, str]
 
 def _existing_dirs(paths: list[str]) -> list[str]:
     return [p for p in paths if os.path.isdir(p)]
+
+
+#: watchfiles gives up on a whole batch of events when one path is not UTF-8 (`Show \xFF.mkv`).
+_UNDECODABLE_RE = re.compile(r'Unable to decode path "(.*)" to string')
+_HEX_ESCAPE_RE = re.compile(rb"\\x([0-9A-Fa-f]{2})")
+#: Pause before watching again after a failure: short at first, longer when it keeps failing.
+RESTART_DELAYS = (0.2, 1.0, 5.0, 10.0)
+
+
+def _errors(exc: BaseException) -> list[BaseException]:
+    """The leaf exceptions of an (ExceptionGroup) error."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _errors(sub)]
+    return [exc]
+
+
+def undecodable_paths(exc: BaseException) -> list[str]:
+    """The paths (as os.fsdecode gives them) that watchfiles could not decode, from its error message."""
+    paths = []
+    for err in _errors(exc):
+        m = _UNDECODABLE_RE.search(str(err))
+        if m:
+            raw = _HEX_ESCAPE_RE.sub(lambda h: bytes([int(h.group(1), 16)]), m.group(1).encode("utf-8"))
+            paths.append(os.fsdecode(raw))
+    return paths
 
 
 class PathMapper:
@@ -101,6 +128,7 @@ class LibraryWatcher:
             await asyncio.sleep(0)
 
     async def _run(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             # Synchronous on purpose: awatch sets up its inotify watches on the loop too, and start()
             # relies on both happening in the task's first step.
@@ -109,6 +137,7 @@ class LibraryWatcher:
                 log.warning("no library root exists; watching again in 30 s")
                 await self._sleep(30)
                 continue
+            started = time.monotonic()
             try:
                 async for changes in awatch(
                     *roots,
@@ -125,9 +154,24 @@ class LibraryWatcher:
                         self.on_change(folders)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("library watcher failed; restarting in 10 s")
-                await self._sleep(10)
+            except Exception as exc:
+                # The batch with the bad event is lost: rescan the folders it names, watch again soon.
+                # One line, no traceback: a name that keeps changing must not flood the log.
+                failures = 1 if time.monotonic() - started > 60 else failures + 1
+                delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS)) - 1]
+                folders = {f for p in undecodable_paths(exc) if (f := self.mapper.folder_of(p)) is not None}
+                if folders:
+                    log.warning(
+                        "library watcher: a name that is not UTF-8 in %s; rescanning, watching again in %g s",
+                        ", ".join(sorted(repr(f) for _, f in folders)),
+                        delay,
+                    )
+                    self.on_change(folders)
+                    # ... and once more after watching again: what changed there in the gap is seen too.
+                    asyncio.get_running_loop().call_later(delay + 0.5, self.on_change, folders)
+                else:
+                    log.error("library watcher failed (%s); watching again in %g s", exc, delay)
+                await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

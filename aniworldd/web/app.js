@@ -1342,6 +1342,7 @@
       Scan.lastAnnounced = -1;
     },
     onProgress: function (d) {
+      if (d.partial) return; // a few folders after a download: not a library scan to show
       var label = "Scanning" + (d.folder ? " " + d.folder : "") +
         (d.total ? " (" + d.current + "/" + d.total + ")" : "") + "…";
       Scan.show(d.percent, label);
@@ -1352,11 +1353,13 @@
       }
     },
     onComplete: function (d) {
+      if (d.scope === "partial") { bus.emit("library:changed", null); return; }
       Scan.show(100, "Scan finished");
       clearTimeout(Scan.watchdog);
       Scan.watchdog = setTimeout(Scan.hide, 800);
+      var unmatched = Array.isArray(d.unmatched) ? d.unmatched.length : d.unmatched;
       var msg = "Scan finished: " + (d.series || 0) + " series, " + (d.episodes || 0) + " episodes, " +
-        (d.missing_episodes || 0) + " missing" + (d.unmatched ? ", " + d.unmatched + " unmatched folders" : "") + ".";
+        (d.missing_episodes || 0) + " missing" + (unmatched ? ", " + unmatched + " unmatched folders" : "") + ".";
       toast(msg, "success");
       announce(msg);
       bus.emit("library:changed", null);
@@ -1449,7 +1452,7 @@
       var value = this.shownValue(path);
       var kind = typeof effValue === "boolean" ? "bool"
         : typeof effValue === "number" ? "number"
-        : Array.isArray(effValue) ? (effValue.some(isPlainObject) || /webhooks$/.test(path) ? "json" : "list")
+        : Array.isArray(effValue) ? (effValue.some(isPlainObject) || /(webhooks|apprise)$/.test(path) ? "json" : "list")
         : isPlainObject(effValue) ? "json"
         : "text";
       var label = humanize(parts[parts.length - 1]);
@@ -1471,7 +1474,9 @@
         return wrap;
       }
       if (kind === "list" || kind === "json") {
-        initial = kind === "list" ? (value || []).map(String).join("\n") : JSON.stringify(value === undefined ? null : value, null, 2);
+        // A list option may be written as one value in the file (provider.sto_url: https://...).
+        initial = kind === "list" ? (value == null ? [] : [].concat(value)).map(String).join("\n")
+          : JSON.stringify(value === undefined ? null : value, null, 2);
         input = h("textarea", { class: "form-control font-monospace", id: id, name: path, rows: Math.min(8, Math.max(2, initial.split("\n").length)),
           "aria-describedby": helpId, spellcheck: "false" });
         input.value = initial;
@@ -1751,6 +1756,17 @@
     $("#config-backups").addEventListener("click", function (ev) {
       var btn = ev.target.closest("button[data-restore]");
       if (btn) Config.restore(btn.dataset.restore, btn);
+    });
+    $("#notify-test-btn").addEventListener("click", function (ev) {
+      var btn = ev.currentTarget;
+      setBusy(btn, true);
+      api("POST", "/api/notifications/apprise/test", {}).then(function (res) {
+        var failed = (res.results || []).filter(function (r) { return !r.ok; });
+        if (!failed.length) toast("Test notification sent to " + res.results.length + " target(s).", "success");
+        else toast("Test notification failed for " + failed.map(function (r) { return r.url + " (" + (r.error || "error") + ")"; }).join(", "), "danger");
+      }).catch(function (err) {
+        showError(err, "Test notification");
+      }).then(function () { setBusy(btn, false); });
     });
   }
 

@@ -98,6 +98,7 @@ async def api_factory(
     async def make(extra: str = "", name: str = "main", with_services: bool = True, **auth_kwargs) -> Api:
         folder = tmp_path / name
         folder.mkdir(exist_ok=True)
+        (folder / "library").mkdir(exist_ok=True)  # the daemon never creates a library root itself
         ctx = await build_context(write_config(folder, fakesite, extra), fakesite_providers, **auth_kwargs)
         if not with_services:
             ctx.anime = ctx.scan = ctx.queue = ctx.library = None

@@ -204,7 +204,9 @@ async def test_rescan_whole_library_and_errors(logged_in: Api) -> None:
     assert status == 404
     status, data = await logged_in.call("POST", "/api/anime/rescan", json={"key": "Bad Key"})
     assert status == 400
-    status, data = await logged_in.call("POST", "/api/anime/rescan", data=b"{not json")
+    status, data = await logged_in.call(
+        "POST", "/api/anime/rescan", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert status == 400 and data["error"]["code"] == "invalid_json"
 
 

@@ -65,6 +65,7 @@ async def test_login_token_shape_and_use(api: Api) -> None:
         "method": "bearer",
         "expires_at": body["expires_at"],
         "api_keys_enabled": True,
+        "setup_allowed": False,
     }
     status, _ = await api.call("GET", "/api/queue/status")
     assert status == 200
@@ -166,7 +167,12 @@ def test_set_password_command_rejects_mismatch_and_short(tmp_path: Path, monkeyp
     assert not (tmp_path / "data" / "auth.json").exists()
     answers = iter(["same password", "same password"])
     assert cli_main(["set-password", "--config", str(cfg)]) == 0
-    assert PasswordFile(tmp_path / "data").read()["version"] == 1
+    first = PasswordFile(tmp_path / "data").read()["version"]
+    # no earlier version to count from: the clock (a lost auth.json must not restart the count at 1)
+    assert isinstance(first, int) and first >= 1_700_000_000
+    answers = iter(["next password", "next password"])
+    assert cli_main(["set-password", "--config", str(cfg)]) == 0
+    assert PasswordFile(tmp_path / "data").read()["version"] == first + 1
 
 
 async def test_secrets_are_private_files_and_no_plain_password(api: Api) -> None:
@@ -321,9 +327,9 @@ async def test_token_expiry_is_enforced_from_the_session_row(api: Api) -> None:
 
 
 async def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(api_factory) -> None:
-    api = await api_factory(
-        "auth:\n  login_rate_limit: {attempts: 2, window: 300}\n"
-    )  # the peer is 127.0.0.1
+    api = await api_factory(  # the peer is 127.0.0.1, trusted here (nobody is by default)
+        "server:\n  trusted_proxies: [127.0.0.1]\nauth:\n  login_rate_limit: {attempts: 2, window: 300}\n"
+    )
     await api.setup_and_login()
     mallory, alice = {"X-Forwarded-For": "198.51.100.66"}, {"X-Forwarded-For": "198.51.100.7"}
     for _ in range(2):

@@ -66,7 +66,9 @@ async def test_put_invalid_is_422_with_paths_and_changes_nothing(logged_in: Api)
 
 async def test_put_rejects_non_objects(logged_in: Api) -> None:
     for payload in (b"[1, 2]", b'"text"', b"not json"):
-        status, data = await logged_in.call("PUT", "/api/config", data=payload)
+        status, data = await logged_in.call(
+            "PUT", "/api/config", data=payload, headers={"Content-Type": "application/json"}
+        )
         assert status == 400, payload
 
 
@@ -152,6 +154,20 @@ async def test_get_redacts_secrets(logged_in: Api) -> None:
     assert data["config"]["provider"] == _doc(logged_in)["provider"]
 
 
+async def test_the_proxy_password_is_redacted_and_kept(logged_in: Api) -> None:
+    proxy = "socks5h://nas:px-s3cret@proxy.example:1080"
+    doc = _doc(logged_in)
+    doc.setdefault("provider", {})["proxy"] = proxy
+    logged_in.ctx.config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    resp = await logged_in.client.get("/api/config", headers=logged_in.headers)
+    assert "px-s3cret" not in await resp.text()
+    got = await resp.json()
+    assert got["effective"]["provider"]["proxy"] == f"socks5h://nas:{PLACEHOLDER}@proxy.example:1080"
+    status, _ = await logged_in.call("PUT", "/api/config", json={"config": got["config"]})
+    assert status == 200
+    assert _doc(logged_in)["provider"]["proxy"] == proxy
+
+
 async def test_get_leaves_unset_secrets_alone(logged_in: Api) -> None:
     doc = _doc(logged_in)
     doc["database"] = {"url": "postgres://aniworld@db.example/anime"}  # no password in the URL
@@ -181,11 +197,16 @@ async def test_put_with_placeholders_keeps_the_stored_secrets(logged_in: Api) ->
     assert data["config"]["mqtt"]["password"] == PLACEHOLDER
     assert PLACEHOLDER in data["effective"]["database"]["url"]
 
-    # a placeholder password in a changed URL keeps the password, takes the rest
+    # a placeholder password in a URL pointing at another server is not sent there: re-enter it (issue 16)
     doc["database"]["url"] = f"postgres://aniworld:{PLACEHOLDER}@db2.example:5433/anime2"
+    status, data = await logged_in.call("PUT", "/api/config", json=doc)
+    assert status == 422 and "re-enter the password" in data["error"]["message"]
+    assert _doc(logged_in)["database"]["url"] == DB_URL
+    # another database on the same server keeps the password, takes the rest
+    doc["database"]["url"] = f"postgres://aniworld:{PLACEHOLDER}@db.example:5432/anime2"
     status, _ = await logged_in.call("PUT", "/api/config", json=doc)
     assert status == 200
-    assert _doc(logged_in)["database"]["url"] == f"postgres://aniworld:{DB_PW}@db2.example:5433/anime2"
+    assert _doc(logged_in)["database"]["url"] == f"postgres://aniworld:{DB_PW}@db.example:5432/anime2"
 
     # restoring a backup answers redacted as well
     _, backups = await logged_in.call("GET", "/api/config/backups")

@@ -50,7 +50,9 @@ async def test_body_limit_is_413_json(api_factory) -> None:
             yield b"x" * 1000
 
     # without a Content-Length (chunked) the limit holds while reading
-    status, data = await api.call("POST", "/api/anime/search", data=chunks())
+    status, data = await api.call(
+        "POST", "/api/anime/search", data=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert status == 413
 
 

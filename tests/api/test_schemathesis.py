@@ -71,6 +71,7 @@ class ServerThread:
             f"server:\n  port: {self.port}\nnotifications:\n  webhooks:\n    - url: {origin}/no-such-hook\n"
         )
         daemon = Daemon(load_config(write_config(self.tmp_path, origin, extra), env={}))
+        (self.tmp_path / "library").mkdir(exist_ok=True)  # the daemon never creates a library root itself
         await daemon.start()
         try:
             self.token = (await daemon.ctx.auth.setup(PASSWORD))["access_token"]

@@ -42,6 +42,7 @@ async def _wait_healthy(base: str, proc: subprocess.Popen) -> None:
 async def daemon(tmp_path: Path, fakesite: str):
     port = free_port()
     config = tmp_path / "config.yaml"
+    (tmp_path / "library").mkdir()  # the daemon never creates a library root itself
     config.write_text(
         f"data_dir: {tmp_path / 'data'}\n"
         f"server:\n  port: {port}\n"

@@ -93,6 +93,7 @@ class DaemonProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = workdir / "data"
         self.library = workdir / "library"
+        self.library.mkdir(parents=True, exist_ok=True)  # the daemon never creates a library root itself
         self.config_path = workdir / "config.yaml"
         self.log_path = workdir / "daemon.log"
         self.config_path.write_text(

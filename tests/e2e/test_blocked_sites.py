@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple 14"
 
 
-async def run_daemon(tmp_path: Path, provider: dict) -> tuple[asyncio.subprocess.Process, str, Path]:
+def write_config(tmp_path: Path, provider: dict) -> tuple[Path, int, Path]:
     port = free_port()
     library = tmp_path / "library"
     config = {
@@ -41,13 +41,18 @@ async def run_daemon(tmp_path: Path, provider: dict) -> tuple[asyncio.subprocess
     library.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path, port, library
+
+
+async def run_daemon(tmp_path: Path, provider: dict) -> tuple[asyncio.subprocess.Process, str, Path]:
+    path, port, library = write_config(tmp_path, provider)
+    # No proxy from the developer's environment: the test decides where traffic goes.
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANIWORLDD_") and "proxy" not in k.lower()}
-    log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115 - the child writes to it until it ends
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aniworldd", "run", "--config", str(path),
-        cwd=REPO, env=env | {"PYTHONUNBUFFERED": "1"}, stdout=log, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    log.close()
+    with (tmp_path / "daemon.log").open("wb") as log:  # noqa: ASYNC230 - opened once, inherited by the child
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "aniworldd", "run", "--config", str(path),
+            cwd=REPO, env=env | {"PYTHONUNBUFFERED": "1"}, stdout=log, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
     return proc, f"http://127.0.0.1:{port}", library
 
 

@@ -46,6 +46,7 @@ RATE = 400_000  # bytes/s: a 30 s test video (about 2.5 MB) takes several second
 
 def write_config(tmp_path: Path, origin: str, port: int) -> Path:
     path = tmp_path / "config.yaml"
+    (tmp_path / "library").mkdir(exist_ok=True)  # the daemon never creates a library root itself
     path.write_text(
         f"""
 data_dir: {tmp_path / "data"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -73,6 +74,7 @@ async def test_queue_commands_drive_the_running_daemon(tmp_path):
     seed(store, series)
     store.close()
     config = tmp_path / "config.yaml"
+    os.makedirs(cfg["library"]["roots"][0], exist_ok=True)  # the daemon never creates a root itself
     config.write_text(
         f"data_dir: {cfg['data_dir']}\nserver: {{host: 127.0.0.1, port: {port}}}\n"
         f"library: {{roots: [{cfg['library']['roots'][0]}], watch: false, scan_on_start: false}}\n"

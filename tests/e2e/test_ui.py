@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,8 @@ FAST_BPS = 2_000_000
 REFRESH_KEY = "hoshi-no-neuigkeiten"
 REFRESH_TITLE = "Hoshi no Neuigkeiten"
 MQTT_SECRET = "mqtt-pw-never-shown"
+HEALTH_KEY = "kaputto-no-hoster"  # offered only by a hoster the site takes down (system page test)
+HEALTH_TITLE = "Kaputto no Hoster"
 TOAST_MAX = 3
 
 
@@ -71,6 +74,9 @@ def site(chromium: str) -> Iterator[FakeSiteThread]:
     # A second series for monitoring/refresh (episode 3 is listed later, mid-test).
     fake.state.catalog.add(
         make_series(ANIWORLD, REFRESH_KEY, REFRESH_TITLE, {1: 2}, languages=[GER_SUB], hosters=["Vidoza"])
+    )
+    fake.state.catalog.add(
+        make_series(ANIWORLD, HEALTH_KEY, HEALTH_TITLE, {1: 1}, languages=[GER_SUB], hosters=["Streamtape"])
     )
     fake.start()
     yield fake
@@ -511,3 +517,54 @@ def test_toasts_monitor_refresh_and_match_unmatched(
     page.check("#library-all")
     expect(page.locator(".series-row[data-key=the-office-us]")).to_be_visible()
     assert daemon.request("GET", "/api/library/unmatched", token=token)[1] == []
+
+
+def test_system_page_shows_a_failing_hoster(
+    page: object, daemon: DaemonProcess, site: FakeSiteThread
+) -> None:
+    """A hoster that fails shows in the hoster health table: state, tries, 24 h rate and its last error."""
+    token = daemon.ensure_login(PASSWORD)
+    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    site.state.down_hosters.add("streamtape")
+    item_id = None
+    try:
+        status, added = daemon.request(
+            "POST", "/api/anime/add", {"link": f"{site.origin}/anime/stream/{HEALTH_KEY}"}, token=token
+        )
+        assert status == 200, added
+        request = {
+            "serie_id": HEALTH_KEY,
+            "serie_folder": "",
+            "serie_name": HEALTH_TITLE,
+            "episodes": [{"season": 1, "episode": 1}],
+            "priority": "high",
+        }
+        status, queued = daemon.request("POST", "/api/queue/add", request, token=token)
+        assert status == 201, queued
+        [item_id] = queued["added_items"]
+        daemon.request("POST", "/api/queue/start", {}, token=token)
+        health: dict = {}
+        for _ in range(300):
+            health = daemon.request("GET", "/api/system/status", token=token)[1]["hosters"]
+            if health.get("Streamtape", {}).get("attempts"):
+                break
+            time.sleep(0.1)
+        streamtape = health["Streamtape"]
+        assert streamtape["successes"] == 0 and streamtape["last_error"], health
+
+        page.goto(daemon.url + "/#/system")
+        page.wait_for_selector("html[data-ready=system]")
+        expect(page.locator("#system-summary")).to_contain_text("aniworldd")
+        row = page.locator("#hoster-health tbody tr[data-hoster=Streamtape]")
+        expect(row).to_be_visible()
+        expect(row).to_have_attribute("data-state", re.compile(r"^(failing|cooling_down)$"))
+        expect(row.locator("td").nth(0)).to_contain_text(re.compile("Failing|Cooling down"))
+        expect(row.locator("td").nth(3)).to_have_text("0 %")  # success rate over the last 24 h
+        expect(row.locator("td").nth(4)).to_contain_text(streamtape["last_error"])
+        # configured hosters are listed too, in the configured order (here: Vidoza only, first)
+        expect(page.locator("#hoster-health tbody tr").first).to_have_attribute("data-hoster", "Vidoza")
+        shot(page, "20-system-hoster-health")
+    finally:
+        site.state.down_hosters.discard("streamtape")
+        if item_id is not None:
+            daemon.request("DELETE", f"/api/queue/{item_id}", token=token)

@@ -562,6 +562,7 @@ def default_catalog() -> Catalog:
         "Die Legende der Prinzessin Kaguya",
         {},
         movies=1,
+        languages=[GER_DUB, GER_SUB, ENG_SUB, ENG_DUB],  # the key-4 (English Dub) rows on aniworld
         description="Ein alter Bambussammler findet in einem leuchtenden Bambusrohr ein winziges Mädchen, "
         "das schnell zu einer schönen jungen Frau heranwächst.",
         search_description="Ein alter Bambussammler findet in einem leuchtenden Bambusrohr ein winziges "

@@ -23,6 +23,8 @@ from string import Template
 from aiohttp import web
 
 from .catalog import ANIWORLD, ENG_DUB, ENG_SUB, GER_DUB, GER_SUB, STO, Episode, Offer, Series
+from .challenges import serve_site_page
+from .doh import add_doh_routes
 from .state import FakeSiteState
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -635,14 +637,14 @@ def _html(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
 
-def _embed_location(request: web.Request, offer: Offer) -> str:
+def _embed_location(request: web.Request, offer: Offer, hoster_origin: str | None = None) -> str:
     try:
         from .hosters import embed_path
     except ImportError:  # the hoster helper's module is not there yet
         path = f"/{offer.hoster.lower()}/e/{offer.code}"
     else:
         path = embed_path(offer.hoster, offer.code)
-    return origin(request) + path
+    return (hoster_origin or origin(request)) + path
 
 
 def _site_route(state: FakeSiteState, site: str, handler):
@@ -673,7 +675,7 @@ def _site_route(state: FakeSiteState, site: str, handler):
                 return _html(
                     "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>", status=503
                 )
-            return await handler(request)
+            return await serve_site_page(state, site, request, handler)  # obstacles: challenges.py
         finally:
             state.inflight[host] -= 1
 
@@ -727,7 +729,7 @@ def add_site_routes(app: web.Application, state: FakeSiteState) -> None:
         offer = state.catalog.by_link_id(_int(request, "link_id"))
         if offer is None:
             return _not_found()
-        raise web.HTTPFound(_embed_location(request, offer))
+        raise web.HTTPFound(_embed_location(request, offer, state.hoster_origin))
 
     # s.to -------------------------------------------------------------------------------------------
     async def sto_suggest(request: web.Request) -> web.Response:
@@ -758,7 +760,7 @@ def add_site_routes(app: web.Application, state: FakeSiteState) -> None:
         offer = state.catalog.by_token(request.query.get("t", ""))
         if offer is None:
             return _not_found()
-        raise web.HTTPFound(_embed_location(request, offer))
+        raise web.HTTPFound(_embed_location(request, offer, state.hoster_origin))
 
     # images (covers, flags, provider icons): small SVG placeholders ----------------------------------
     async def image(request: web.Request) -> web.Response:
@@ -789,7 +791,8 @@ def add_site_routes(app: web.Application, state: FakeSiteState) -> None:
 
     key = "{key:[A-Za-z0-9-]+}"
     r = app.router
-    r.add_get("/", index)
+    # The front page stands behind the same walls as every page (a real site's clearance starts there).
+    r.add_get("/", _site_route(state, None, index))
     r.add_post("/ajax/search", aw(aw_search))
     for suffix in ("", "/"):
         r.add_get(f"/anime/stream/{key}{suffix}", aw(aw_series))
@@ -810,3 +813,4 @@ def add_site_routes(app: web.Application, state: FakeSiteState) -> None:
     r.add_get("/public/img/{name:.+}", image)
     r.add_get("/images/provider/{name:.+}", image)
     r.add_get("/media/images/channel/{name:.+}", image)
+    add_doh_routes(app, state)  # `/dns-query` (doh.py), outside the site walls

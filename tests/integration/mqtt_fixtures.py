@@ -220,6 +220,18 @@ class FakeQueue:
         self.is_running = False
         self.is_paused = False
         self._next = 1
+        # The live download settings, as DownloadService keeps them (its config dict, apply_settings).
+        self.config = {
+            "downloads": {"max_concurrent": 2, "speed_limit": None, "language": ["ger-dub", "ger-sub"]}
+        }
+
+    def apply_settings(self, downloads: dict) -> list[str]:
+        running = self.config["downloads"]
+        changed = [k for k in running if downloads.get(k) != running[k]]
+        running.update({k: downloads[k] for k in changed})
+        self.calls.append(("apply_settings", sorted(changed)))
+        self._emit()
+        return changed
 
     def _emit(self) -> None:
         self.bus.publish(ev.QUEUE_STATUS, self._status())

@@ -80,7 +80,7 @@ async def test_turnstile_makes_the_item_wait_while_the_queue_goes_on_then_it_res
             }
         )
         cfg = load_text(text, "config.yaml", env={}, base_dir=tmp_path)
-        Path(cfg["library"]["roots"][0]).mkdir(parents=True)
+        await asyncio.to_thread(Path(cfg["library"]["roots"][0]).mkdir, parents=True)
         store = Store(cfg["database"]["url"], cfg["data_dir"])
         seed(store, serie, anime)
         bus = EventBus()

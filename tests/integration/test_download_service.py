@@ -73,7 +73,7 @@ class Env:
         cfg = self.config
         self.providers = build_providers(cfg["provider"])
         finder = SourceFinder(
-            self.providers.for_site, self.providers.client.session, cfg["downloads"]["hosters"],
+            self.providers.for_site, self.providers.client, cfg["downloads"]["hosters"],
             cfg["downloads"]["language"], UA,
         )  # fmt: skip
         self.queue = DownloadService(cfg, self.store, self.bus, finder)
@@ -516,10 +516,17 @@ async def test_apply_settings_covers_exactly_the_live_config_keys(tmp_path) -> N
             speed_limit="2M",
             quality="720p",
             warm_start=5.0,
+            hoster_order="fixed",
+            hoster_failures_before_cooldown=5,
+            hoster_cooldown=60.0,
+            fragments=4,
             temp_dir="/elsewhere",  # read at start only
         )
         changed = queue.apply_settings(new)
         assert {f"downloads.{k}" for k in changed} == LIVE_KEYS
+        args = queue.runner.arguments(SimpleNamespace(url="http://x/", headers={}), tmp_path / "s")
+        assert args[args.index("--concurrent-fragments") + 1] == "4"
+        assert (queue.hoster_health.failures_before_cooldown, queue.hoster_health.cooldown_s) == (5, 60.0)
         assert (queue.max_concurrent, queue.max_retries, queue.languages) == (7, 9, ["eng-sub"])
         assert finder.hosters_pref == ["VOE"] and finder.languages_pref == ["eng-sub"]
         assert queue.apply_settings(new) == []  # nothing new the second time

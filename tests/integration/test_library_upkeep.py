@@ -108,6 +108,7 @@ async def _until(predicate, what: str, within: float = WAIT):  # noqa: ANN202 - 
 
 
 def _config(tmp_path: Path, origin: str, broker, base_topic: str, hook_url: str) -> dict:
+    (tmp_path / "library").mkdir(exist_ok=True)  # the daemon never creates a library root itself
     text = f"""
 data_dir: {tmp_path / "data"}
 server:

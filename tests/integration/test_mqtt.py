@@ -1,4 +1,8 @@
-"""The MQTT bridge against a real mosquitto: discovery, state topics, commands, reconnects, will."""
+"""The MQTT bridge against a real mosquitto: discovery, state topics, commands, reconnects, will.
+
+Discovery runs in the default device form unless a test says otherwise; `_entities` flattens either form
+into HA's entity map, and templates are rendered the way HA renders them (tests/integration/ha_render.py).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from aniworldd import __version__
 from aniworldd import events as ev
 from aniworldd.events import EventBus
 from aniworldd.mqtt import MqttBridge
-from aniworldd.mqtt.discovery import REGISTRY_FILE
+from aniworldd.mqtt.discovery import REGISTRY_FILE, device_topic
+from tests.integration.ha_render import entities_from, state_of
 from tests.integration.mqtt_fixtures import (
     Broker,
     FakeQueue,
@@ -51,7 +56,36 @@ EXPECTED = {
     ("button", "rescan_library"),
     ("button", "retry_failed"),
     ("button", "clear_completed"),
+    ("sensor", "current_download"),
+    ("binary_sensor", "problem"),
+    ("number", "max_concurrent"),
+    ("number", "speed_limit"),
+    ("select", "preferred_language"),
+    ("update", "version"),
+    ("event", "download_complete"),
+    ("event", "download_failed"),
+    ("event", "new_episodes"),
 }
+#: The entities (and so unique ids) of the releases before device discovery: they must never change.
+LEGACY = {
+    ("sensor", "pending_downloads"),
+    ("sensor", "active_downloads"),
+    ("sensor", "completed_downloads"),
+    ("sensor", "failed_downloads"),
+    ("sensor", "download_speed"),
+    ("sensor", "series"),
+    ("sensor", "missing_episodes"),
+    ("sensor", "last_scan"),
+    ("binary_sensor", "queue_running"),
+    ("binary_sensor", "scan_running"),
+    ("switch", "queue_paused"),
+    ("button", "start_queue"),
+    ("button", "stop_queue"),
+    ("button", "rescan_library"),
+    ("button", "retry_failed"),
+    ("button", "clear_completed"),
+}
+N = len(EXPECTED)
 _counter = iter(range(1, 10_000))
 
 
@@ -71,16 +105,17 @@ async def running_bridge(cfg: dict, bus: EventBus, queue: Any = None, scan: Any 
         await bridge.close()
 
 
-def _discovery(rec: Recorder, prefix: str, after: int = 0) -> dict[str, dict]:
-    """Latest non-empty discovery config per topic (among messages from index `after` on)."""
-    out: dict[str, dict] = {}
-    for m in rec.messages[after:]:
-        if m.topic.startswith(prefix + "/") and m.topic.endswith("/config"):
-            if m.payload:
-                out[m.topic] = m.json()
-            else:
-                out.pop(m.topic, None)
-    return out
+def _entities(rec: Recorder, prefix: str, after: int = 0) -> dict[tuple[str, str], dict]:
+    """The entities HA would have (either discovery form) after the messages from index `after` on."""
+    return entities_from(rec.messages, prefix, after)
+
+
+def _config_topics(rec: Recorder, prefix: str, after: int = 0) -> set[str]:
+    return {
+        m.topic
+        for m in rec.messages[after:]
+        if m.topic.startswith(prefix + "/") and m.topic.endswith("/config")
+    }
 
 
 def _state(rec: Recorder, topic: str) -> Any:
@@ -89,33 +124,47 @@ def _state(rec: Recorder, topic: str) -> Any:
 
 
 def _resolve(doc: Any, path: str) -> Any:
+    """The field a template path points at; a null object on the way is fine (templates guard it)."""
     for part in path.split("."):
+        if doc is None:
+            return None
         assert isinstance(doc, dict) and part in doc, f"{path!r} missing in state payload"
         doc = doc[part]
     return doc
 
 
-async def test_discovery_payloads_and_buttons(mosquitto: Broker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["device", "components"])
+async def test_discovery_payloads_and_buttons(mosquitto: Broker, tmp_path: Path, mode: str) -> None:
     base = _base()
-    cfg = mqtt_config(mosquitto, base, tmp_path / "data", client_id="nas-anime")
+    cfg = mqtt_config(mosquitto, base, tmp_path / "data", client_id="nas-anime", discovery_mode=mode)
     cfg["server"]["public_url"] = "https://anime.example.lan"
     prefix = cfg["mqtt"]["discovery_prefix"]
     bus = EventBus()
     queue, scan = FakeQueue(bus), FakeScan(bus)
     async with recorder(mosquitto, f"{prefix}/#", f"{base}/#") as rec:
         async with running_bridge(cfg, bus, queue, scan) as bridge:
-            configs = await rec.wait(lambda r: (d := _discovery(r, prefix)) and len(d) >= 16 and d)
-            await rec.wait(lambda r: _state(r, f"{base}/scan/state") and _state(r, f"{base}/queue/active"))
+            configs = await rec.wait(lambda r: (d := _entities(r, prefix)) and len(d) >= N and d)
+            await rec.wait(
+                lambda r: all(
+                    _state(r, f"{base}/{t}") for t in ("scan/state", "queue/active", "settings", "update")
+                )
+            )
             assert bridge.connected
             assert rec.last(f"{base}/status").payload == b"online"
             assert all(m.payload for m in rec.on(f"{base}/status"))
+            topics = _config_topics(rec, prefix)
+            if mode == "device":
+                assert topics == {device_topic(prefix, bridge.install_id)}
+            else:
+                assert len(topics) == N
+                for topic in topics:
+                    component, node, object_id = topic.split("/")[1:4]
+                    assert topic == f"{prefix}/{component}/{node}/{object_id}/config"
 
             seen = set()
             unique_ids = set()
-            for topic, cfg_doc in configs.items():
-                component, node, object_id = topic.split("/")[1:4]
+            for (component, object_id), cfg_doc in configs.items():
                 seen.add((component, object_id))
-                assert topic == f"{prefix}/{component}/{node}/{object_id}/config"
                 assert cfg_doc["name"] and cfg_doc["unique_id"]
                 unique_ids.add(cfg_doc["unique_id"])
                 assert cfg_doc["availability_topic"] == f"{base}/status"
@@ -124,23 +173,30 @@ async def test_discovery_payloads_and_buttons(mosquitto: Broker, tmp_path: Path)
                 assert device["identifiers"] and isinstance(device["identifiers"], list)
                 assert device["name"] == "nas-anime" and device["sw_version"] == __version__
                 assert device["configuration_url"] == "https://anime.example.lan"
-                if component in ("sensor", "binary_sensor"):
+                assert cfg_doc["origin"]["name"] == "aniworldd"
+                if component in ("sensor", "binary_sensor", "number", "select", "switch"):
                     # HA needs a state topic, and every template must point at a real field there.
                     state_doc = _state(rec, cfg_doc["state_topic"])
                     assert state_doc is not None, cfg_doc["state_topic"]
                     for path in re.findall(r"value_json\.([a-z_.]+)", cfg_doc["value_template"]):
                         _resolve(state_doc, path)
-                if component in ("switch", "button"):
+                    rendered = state_of(cfg_doc, rec.last(cfg_doc["state_topic"]).payload)
+                    assert rendered not in ("", "None") or object_id in ("current_download", "last_scan")
+                if component in ("switch", "button", "number", "select"):
                     assert cfg_doc["command_topic"].startswith(f"{base}/request/")
             assert seen == EXPECTED
             assert len(unique_ids) == len(configs)
-            speed = configs[next(t for t in configs if t.endswith("/download_speed/config"))]
-            assert speed["device_class"] == "data_rate" and speed["unit_of_measurement"] == "MB/s"
-            last_scan = configs[next(t for t in configs if t.endswith("/last_scan/config"))]
-            assert last_scan["device_class"] == "timestamp"
+            assert all(configs[e]["unique_id"] == f"aniworldd_{bridge.install_id}_{e[1]}" for e in configs)
+            speed = configs[("sensor", "download_speed")]
+            assert speed["device_class"] == "data_rate" and speed["unit_of_measurement"] == "MiB/s"
+            last_scan = configs[("sensor", "last_scan")]
+            assert last_scan["device_class"] == "timestamp" and last_scan["entity_category"] == "diagnostic"
+            assert configs[("button", "rescan_library")]["entity_category"] == "config"
+            assert configs[("update", "version")]["entity_category"] == "diagnostic"
+            assert _state(rec, f"{base}/update") == {"installed_version": __version__, "title": "aniworldd"}
 
             # Press every button through MQTT, the way HA does it.
-            buttons = {t.split("/")[3]: c for t, c in configs.items() if t.split("/")[1] == "button"}
+            buttons = {oid: c for (platform, oid), c in configs.items() if platform == "button"}
             for object_id, button in sorted(buttons.items()):
                 mark = len(rec.messages)
                 await rec.client.publish(button["command_topic"], button["payload_press"], qos=1)
@@ -151,7 +207,7 @@ async def test_discovery_payloads_and_buttons(mosquitto: Broker, tmp_path: Path)
             assert scan.calls == [None]
 
             # The switch: ON pauses, OFF resumes, and its state topic follows.
-            switch = configs[next(t for t in configs if t.endswith("/queue_paused/config"))]
+            switch = configs[("switch", "queue_paused")]
             await rec.client.publish(switch["command_topic"], switch["payload_on"], qos=1)
             await rec.wait(lambda r: (_state(r, f"{base}/queue/state") or {}).get("is_paused") is True)
             await rec.client.publish(switch["command_topic"], switch["payload_off"], qos=1)
@@ -163,7 +219,7 @@ async def test_discovery_payloads_and_buttons(mosquitto: Broker, tmp_path: Path)
     assert stat.S_IMODE(install_id.stat().st_mode) == 0o600
     async with recorder(mosquitto, f"{prefix}/#") as rec2:
         async with running_bridge(cfg, EventBus()):
-            again = await rec2.wait(lambda r: (d := _discovery(r, prefix)) and len(d) >= 16 and d)
+            again = await rec2.wait(lambda r: (d := _entities(r, prefix)) and len(d) >= N and d)
     assert {c["unique_id"] for c in again.values()} == unique_ids
     assert all(install_id.read_text().strip() in u for u in unique_ids)
 
@@ -189,7 +245,7 @@ async def test_state_topics_follow_the_queue_and_scanner(mosquitto: Broker, tmp_
                 and s
             )
         )
-        assert [i["episode"] for i in state["pending_queue"]] == [1, 2]
+        assert "pending_queue" not in state  # counts and flags only; lists are in the REST API
 
         first = items[0]["id"]
         queue.set_status(first, "downloading")
@@ -263,6 +319,10 @@ async def test_state_topics_follow_the_queue_and_scanner(mosquitto: Broker, tmp_
             lambda r: [m.json() for m in r.on(f"{base}/event") if m.json()["type"] == "download_failed"]
         )
         assert failed[0]["data"]["reason"] == "hoster down"
+        queue.items[1]["error"] = "hoster down"
+        queue.set_status(2, "failed")
+        listed = await rec.wait(lambda r: (f := _state(r, f"{base}/queue/failed")) and f["count"] == 1 and f)
+        assert listed["items"][0] | {"id": 2, "episode": 2, "reason": "hoster down"} == listed["items"][0]
         assert all(not m.retain for m in rec.on(f"{base}/event"))
 
         scan.request_scan()
@@ -434,11 +494,11 @@ async def test_broker_restart_restores_state(mosquitto_factory, tmp_path: Path) 
             state = await rec.wait(
                 lambda r: (s := _state(r, f"{base}/queue/state")) and s["is_running"] and s, within=20
             )
-            assert state["statistics"]["pending"] == 1 and state["pending_queue"][0]["episode"] == 5
+            assert state["statistics"]["pending"] == 1
             await rec.wait(
                 lambda r: r.last(f"{base}/status") and r.last(f"{base}/status").payload == b"online"
             )
-            await rec.wait(lambda r: len(_discovery(r, prefix)) == 16)
+            await rec.wait(lambda r: len(_entities(r, prefix)) == N)
             assert bridge.connected and bridge.connects >= 2
             resp = await rec.request(base, "queue/pause")
             assert resp["status"] == "ok"
@@ -449,49 +509,131 @@ async def test_home_assistant_birth_triggers_republish(mosquitto: Broker, tmp_pa
     cfg = mqtt_config(mosquitto, base, tmp_path / "data")
     prefix = cfg["mqtt"]["discovery_prefix"]
     bus = EventBus()
-    async with recorder(mosquitto, f"{prefix}/+/+/+/config", f"{base}/#") as rec:
+    async with recorder(mosquitto, f"{prefix}/+/+/config", f"{prefix}/+/+/+/config", f"{base}/#") as rec:
         # HA's birth message is often retained; the copy every subscribe delivers is not an HA restart.
         await rec.client.publish(f"{prefix}/status", b"online", qos=1, retain=True)
         async with running_bridge(cfg, bus, FakeQueue(bus)):
-            await rec.wait(lambda r: len(_discovery(r, prefix)) == 16 and r.on(f"{base}/queue/state"))
+            await rec.wait(lambda r: len(_entities(r, prefix)) == N and r.on(f"{base}/queue/state"))
             # The bridge handles messages in order: once this answer is out, the retained birth was seen.
             assert (await rec.request(base, "queue/status"))["status"] == "ok"
-            assert len([m for m in rec.messages if m.topic.endswith("/config")]) == 16
+            assert len([m for m in rec.messages if m.topic.endswith("/config")]) == 1  # one device config
+            # Retained state goes out once per connection, not once from the seed and again on connect.
+            assert len(rec.on(f"{base}/queue/state")) == 1 and len(rec.on(f"{base}/scan/state")) == 1
             mark = len(rec.messages)
             await rec.client.publish(f"{prefix}/status", b"online", qos=1)
-            await rec.wait(
-                lambda r: len({m.topic for m in r.messages[mark:] if m.topic.endswith("/config")}) == 16
-            )
+            await rec.wait(lambda r: len(_entities(r, prefix, after=mark)) == N)
             await rec.wait_message(f"{base}/queue/state", after=mark)
             await rec.wait_message(f"{base}/status", after=mark)
 
 
-async def test_stale_entities_are_cleared(mosquitto: Broker, tmp_path: Path) -> None:
+async def test_stale_entities_are_cleared_per_component(mosquitto: Broker, tmp_path: Path) -> None:
     base = _base()
     data = tmp_path / "data"
-    cfg = mqtt_config(mosquitto, base, data)
+    cfg = mqtt_config(mosquitto, base, data, discovery_mode="components")
     prefix = cfg["mqtt"]["discovery_prefix"]
     stale = f"{prefix}/sensor/aniworldd_old/removed_entity/config"
     data.mkdir(parents=True)
-    (data / REGISTRY_FILE).write_text(json.dumps({"topics": [stale]}))
+    (data / REGISTRY_FILE).write_text(json.dumps({"topics": [stale]}))  # the registry of older releases
     async with recorder(mosquitto, f"{prefix}/#") as rec:
         await rec.client.publish(stale, json.dumps({"name": "old", "state_topic": "x"}), qos=1, retain=True)
         await rec.wait(lambda r: r.on(stale))
         async with running_bridge(cfg, EventBus()):
             await rec.wait(lambda r: r.last(stale) and r.last(stale).payload == b"")
-            await rec.wait(lambda r: len(_discovery(r, prefix)) == 16)
+            await rec.wait(lambda r: len(_entities(r, prefix)) == N)
         registry = json.loads((data / REGISTRY_FILE).read_text())["topics"]
-        assert stale not in registry and len(registry) == 16
+        assert stale not in registry and len(registry) == N
 
         # Discovery switched off: every entity this install published is removed from HA.
         cfg["mqtt"]["discovery"] = False
         async with running_bridge(cfg, EventBus()):
-            await rec.wait(lambda r: not _discovery(r, prefix))
+            await rec.wait(lambda r: not _entities(r, prefix))
         assert json.loads((data / REGISTRY_FILE).read_text())["topics"] == []
     async with recorder(mosquitto, f"{prefix}/#") as late:  # nothing retained is left behind
         await late.client.publish(f"{prefix}/probe", b"x", qos=1)
         await late.wait(lambda r: r.on(f"{prefix}/probe"))
         assert [m.topic for m in late.messages] == [f"{prefix}/probe"]
+
+
+async def test_stale_components_are_removed_from_the_device(mosquitto: Broker, tmp_path: Path) -> None:
+    base = _base()
+    data = tmp_path / "data"
+    cfg = mqtt_config(mosquitto, base, data)
+    prefix = cfg["mqtt"]["discovery_prefix"]
+    async with recorder(mosquitto, f"{prefix}/#") as rec:
+        async with running_bridge(cfg, EventBus()) as bridge:
+            await rec.wait(lambda r: len(_entities(r, prefix)) == N)
+        topic = device_topic(prefix, bridge.install_id)
+        doc = json.loads((data / REGISTRY_FILE).read_text())
+        assert doc["topics"] == [topic] and len(doc["components"][topic]) == N
+        # An older release offered an entity this one does not: HA must be told to drop it.
+        doc["components"][topic]["removed_entity"] = "sensor"
+        (data / REGISTRY_FILE).write_text(json.dumps(doc))
+        mark = len(rec.messages)
+        async with running_bridge(cfg, EventBus()):
+            await rec.wait(lambda r: len([m for m in r.messages[mark:] if m.topic == topic]) >= 2)
+        sent = [m.json() for m in rec.messages[mark:] if m.topic == topic]
+        assert sent[0]["components"]["removed_entity"] == {"p": "sensor"}  # HA removes the component
+        assert "removed_entity" not in sent[-1]["components"] and len(sent[-1]["components"]) == N
+        assert "removed_entity" not in json.loads((data / REGISTRY_FILE).read_text())["components"][topic]
+
+        # Discovery off: the device config is emptied, HA removes the device with all its entities.
+        cfg["mqtt"]["discovery"] = False
+        async with running_bridge(cfg, EventBus()):
+            await rec.wait(lambda r: r.last(topic).payload == b"")
+        assert json.loads((data / REGISTRY_FILE).read_text()) == {"topics": [], "components": {}}
+    async with recorder(mosquitto, f"{prefix}/#") as late:
+        await late.client.publish(f"{prefix}/probe", b"x", qos=1)
+        await late.wait(lambda r: r.on(f"{prefix}/probe"))
+        assert [m.topic for m in late.messages] == [f"{prefix}/probe"]
+
+
+async def test_switching_discovery_forms_migrates_the_same_entities(
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    """components -> device -> components: HA's migrate_discovery steps, same unique ids throughout."""
+    base = _base()
+    data = tmp_path / "data"
+    cfg = mqtt_config(mosquitto, base, data, discovery_mode="components")
+    prefix = cfg["mqtt"]["discovery_prefix"]
+    async with recorder(mosquitto, f"{prefix}/#") as rec:
+        async with running_bridge(cfg, EventBus()) as bridge:
+            per_component = await rec.wait(lambda r: (d := _entities(r, prefix)) and len(d) == N and d)
+        old_topics = _config_topics(rec, prefix)
+        assert len(old_topics) == N
+        # The unique ids of earlier releases: aniworldd_<install id>_<object id>, unchanged.
+        legacy = {e: per_component[e]["unique_id"] for e in LEGACY}
+        assert legacy == {e: f"aniworldd_{bridge.install_id}_{e[1]}" for e in LEGACY}
+
+        cfg["mqtt"]["discovery_mode"] = "device"
+        mark = len(rec.messages)
+        async with running_bridge(cfg, EventBus()):
+            await rec.wait(lambda r: all(r.last(t).payload == b"" for t in old_topics))
+        topic = device_topic(prefix, bridge.install_id)
+        order = [(m.topic, m.payload) for m in rec.messages[mark:] if m.topic.endswith("/config")]
+        device_at = next(i for i, (t, _) in enumerate(order) if t == topic)
+        for old in old_topics:  # migrate_discovery first, then the device config, then the old topic emptied
+            first = next(i for i, (t, _) in enumerate(order) if t == old)
+            last = max(i for i, (t, _) in enumerate(order) if t == old)
+            assert json.loads(order[first][1]) == {"migrate_discovery": True}
+            assert first < device_at < last and order[last][1] == b""
+        device = _entities(rec, prefix, after=mark)
+        assert set(device) == set(per_component)
+        assert {e: c["unique_id"] for e, c in device.items()} == {
+            e: c["unique_id"] for e, c in per_component.items()
+        }
+        for entity, config in per_component.items():  # the same options, only the form differs
+            assert device[entity] == config, entity
+
+        cfg["mqtt"]["discovery_mode"] = "components"
+        mark = len(rec.messages)
+        async with running_bridge(cfg, EventBus()):
+            await rec.wait(lambda r: r.last(topic).payload == b"")
+        back = [(m.topic, m.payload) for m in rec.messages[mark:] if m.topic == topic]
+        assert json.loads(back[0][1]) == {"migrate_discovery": True} and back[-1][1] == b""
+        assert _entities(rec, prefix, after=mark) == per_component
+    async with recorder(mosquitto, f"{prefix}/#") as late:  # the broker keeps exactly the component configs
+        await late.wait(lambda r: len(_config_topics(r, prefix)) == N)
+        assert _config_topics(late, prefix) == old_topics
 
 
 @pytest.mark.slow
@@ -524,7 +666,8 @@ async def test_daemon_process_online_sigterm_offline_and_will_after_kill9(
         proc = spawn()
         try:
             await rec.wait(lambda r: status(r) == b"online", within=30)
-            first = await rec.wait(lambda r: (d := _discovery(r, f"ha-{base}")) and len(d) == 16 and d)
+            # + a free-space sensor for the library root (and hoster health when the queue tracks it)
+            first = await rec.wait(lambda r: (d := _entities(r, f"ha-{base}")) and len(d) > N and d)
             first_ids = {c["unique_id"] for c in first.values()}
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(proc.wait, 15) == 0
@@ -543,7 +686,7 @@ async def test_daemon_process_online_sigterm_offline_and_will_after_kill9(
                 within=30,
             )
             second = await rec.wait(
-                lambda r: (d := _discovery(r, f"ha-{base}", after=mark)) and len(d) == 16 and d
+                lambda r: (d := _entities(r, f"ha-{base}", after=mark)) and len(d) == len(first) and d
             )
             assert {c["unique_id"] for c in second.values()} == first_ids
             os.kill(proc.pid, signal.SIGKILL)

@@ -121,6 +121,7 @@ async def test_search_add_links_resolve_media_for_an_unseen_series(
 ):
     series = fakesite_state.catalog.add(_new_series())
     events = bus.subscribe()
+    (tmp_path / "lib").mkdir()  # the daemon never creates a library root itself
     service = AnimeService(store, fakesite_providers, [tmp_path / "lib"], bus)
 
     found = await service.search("moonlit")
@@ -168,13 +169,13 @@ async def test_search_add_links_resolve_media_for_an_unseen_series(
     from aniworldd.providers.hosters import resolve_media
     from tests.fakesite.media import ffmpeg_available
 
-    source = await resolve_media(fakesite_providers.client.session, "Vidoza", embed)
+    source = await resolve_media(fakesite_providers.client, "Vidoza", embed)
     assert source.url.startswith(f"{fakesite}/media/") and source.kind == "mp4"
     if not ffmpeg_available():
         pytest.skip("ffmpeg not installed: media files cannot be generated")
-    async with fakesite_providers.client.session.get(source.url, headers=source.headers) as resp:
-        assert resp.status == 200
-        assert (await resp.content.read(8))[4:8] == b"ftyp"  # an mp4 file
+    media = await fakesite_providers.client.fetch("GET", source.url, headers=source.headers)
+    assert media.status == 200
+    assert media.body[4:8] == b"ftyp"  # an mp4 file
 
 
 async def test_sto_chain_with_token_redirect(fakesite, fakesite_state, fakesite_providers):
@@ -241,6 +242,8 @@ async def test_series_pages_are_cached_but_refresh_is_fresh(fakesite, fakesite_s
 
 @pytest.fixture
 def service(store, bus, fakesite_providers, tmp_path) -> AnimeService:
+    for name in ("lib", "lib2"):
+        (tmp_path / name).mkdir(exist_ok=True)  # the daemon never creates a library root itself
     return AnimeService(
         store,
         fakesite_providers,
@@ -424,6 +427,7 @@ async def _cli(*args: str, config: Path) -> tuple[int, str, str]:
 async def test_cli_search_add_show(fakesite, fakesite_state, tmp_path):
     fakesite_state.catalog.add(make_series(STO, "cli-show", "CLI Show", {1: 2, 2: 1}, start_year=2022))
     config = tmp_path / "config.yaml"
+    (tmp_path / "lib").mkdir()  # the daemon never creates a library root itself
     config.write_text(
         f"data_dir: {tmp_path / 'data'}\nlibrary:\n  roots: [{tmp_path / 'lib'}]\n"
         f"provider:\n  aniworld_url: {fakesite}\n  sto_url: {fakesite}\n  min_interval: 0\n"

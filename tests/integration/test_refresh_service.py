@@ -5,6 +5,7 @@ The queue is not started: the tests look at what gets queued (and what does not)
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,6 +36,7 @@ async def env(config_factory, store, fakesite, fakesite_providers, fakesite_stat
         "downloads:\n  auto_queue: true\n  upgrade_language: true\n  language: [ger-dub, ger-sub]\n"
     )
     bus = EventBus()
+    os.makedirs(cfg["library"]["roots"][0], exist_ok=True)  # the daemon never creates a root itself
     anime = AnimeService(
         store, fakesite_providers, cfg["library"]["roots"], bus, languages=cfg["downloads"]["language"]
     )

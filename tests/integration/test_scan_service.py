@@ -129,7 +129,8 @@ async def test_first_scan_creates_series_and_episodes(
     assert {"key", "folder", "name", "site"} <= set(added[0])
     progress = [e.data for e in events if e.type == SCAN_PROGRESS]
     assert [p["current"] for p in progress] == [1, 2, 3] and progress[-1]["percent"] == 100.0
-    assert {"key", "folder", "current", "total", "percent"} == set(progress[0])
+    assert {"key", "folder", "current", "total", "percent", "partial"} == set(progress[0])
+    assert progress[0]["partial"] is False  # a folder rescan says True: no "scan running" in HA/UI
     complete = [e.data for e in events if e.type == SCAN_COMPLETE]
     assert len(complete) == 1
     assert {"series", "episodes", "missing_episodes", "unmatched", "duration_s"} <= set(complete[0])
@@ -337,7 +338,7 @@ async def test_unmatched_and_match(root: Path, scan: ScanService, store: Store, 
 
     sub = bus.subscribe({SERIES_ADDED})
     result = await lib.match("Loose Folder", "loose-show", "sto")
-    assert result["key"] == "loose-show" and result["link"] == "https://s.to/serie/loose-show"
+    assert result["key"] == "loose-show" and result["link"] == "https://serienstream.to/serie/loose-show"
     marker = read_marker(root / "Loose Folder")
     assert (marker.key, marker.site, marker.name) == ("loose-show", "sto", "Loose Folder")
     row = series_row(store, "loose-show")

@@ -2,17 +2,17 @@
 
 state    what the hosters do: down hosters, dead codes, where the media lives, a request log
 origin   "http://127.0.0.1:<port>" of a running hoster app with that state
-session  an aiohttp client session for the resolvers
+client   the provider HTTP client (curl_cffi) the resolvers fetch through
 """
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-import aiohttp
 import pytest
 from aiohttp import web
 
+from aniworldd.providers.http import HttpClient
 from tests.fakesite.hosters import add_routes
 from tests.fakesite.media import default_cache_dir
 
@@ -33,6 +33,12 @@ async def origin(aiohttp_server, state) -> str:
 
 
 @pytest.fixture
-async def session():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as s:
-        yield s
+async def client():
+    async with HttpClient(timeout=20, retries=0, min_interval=0, max_concurrent=8) as c:
+        yield c
+
+
+@pytest.fixture
+def session(client):
+    """The older name of `client` (the resolvers took an aiohttp session before curl_cffi)."""
+    return client

@@ -32,8 +32,10 @@ def test_empty_file_is_valid_with_every_section(tmp_path: Path) -> None:
         "port": 8080,
         "public_url": None,
         "max_body_bytes": 1048576,
+        "max_connections": 4096,
+        "header_timeout": 15.0,
         "cors_origins": [],
-        "trusted_proxies": ["127.0.0.1", "::1"],
+        "trusted_proxies": [],
     }
     assert cfg["data_dir"] == str(tmp_path / "data")
     assert cfg["library"]["roots"] == [str(tmp_path / "data" / "library")]

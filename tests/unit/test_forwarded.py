@@ -43,7 +43,7 @@ def test_no_trusted_proxies_means_the_header_is_ignored():
 
 def test_config_default_and_bad_entries(tmp_path):
     cfg = load_text("", "config.yaml", env={}, base_dir=tmp_path)
-    assert cfg["server"]["trusted_proxies"] == ["127.0.0.1", "::1"]
+    assert cfg["server"]["trusted_proxies"] == []  # nobody by default (issue 16 item 9)
     ok = load_text("server: {trusted_proxies: [10.0.0.0/8, 'fd00::/8']}", "c.yaml", env={}, base_dir=tmp_path)
     assert ok["server"]["trusted_proxies"] == ["10.0.0.0/8", "fd00::/8"]
     with pytest.raises(ConfigError, match=r"server.trusted_proxies.*'nginx'"):

@@ -359,6 +359,6 @@ async def test_from_config_takes_the_provider_section():
         30.0,
     )
     async with c:
-        session = c.session
-        assert session is c.session and not session.closed
-    assert session.closed
+        transport = c.transport
+        assert transport is c.transport
+    assert c._transport is None  # closed with the client; a new one is made on the next request

@@ -100,6 +100,14 @@ async def fetch_text(
     return page.text, page.url
 
 
+#: What a player's XHR to its hoster's API sends (fetch() from the embed page).
+_XHR_HEADERS = {
+    "Accept": "application/json, text/plain, */*",
+    "Sec-Fetch-Mode": "cors",
+    "Sec-Fetch-Dest": "empty",
+}
+
+
 def _decode_json(hoster: str, page: Page) -> Any:
     try:
         return json.loads(page.text)
@@ -119,12 +127,7 @@ async def fetch_json(
     headers: Mapping[str, str] | None = None,
 ) -> Any:
     """GET a hoster API answer as JSON (an XHR from the player page)."""
-    sent = {
-        "Accept": "application/json, text/plain, */*",
-        "Sec-Fetch-Mode": "cors",
-        "Sec-Fetch-Dest": "empty",
-    }
-    sent.update(_headers(user_agent, referer, headers))
+    sent = {**_XHR_HEADERS, **_headers(user_agent, referer, headers)}
     return _decode_json(hoster, await _send(client, hoster, "GET", url, sent))
 
 
@@ -139,13 +142,7 @@ async def post_json(
     headers: Mapping[str, str] | None = None,
 ) -> Any:
     """POST JSON to a hoster API (as its player does) and decode the JSON answer."""
-    sent = {
-        "Accept": "application/json, text/plain, */*",
-        "Content-Type": "application/json",
-        "Sec-Fetch-Mode": "cors",
-        "Sec-Fetch-Dest": "empty",
-    }
-    sent.update(_headers(user_agent, referer, headers))
+    sent = {**_XHR_HEADERS, "Content-Type": "application/json", **_headers(user_agent, referer, headers)}
     return _decode_json(hoster, await _send(client, hoster, "POST", url, sent, json_body=payload))
 
 

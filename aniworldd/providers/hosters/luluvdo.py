@@ -5,7 +5,7 @@ The same player page is served for `/embed/<code>` and `/dl?op=embed&file_code=<
 
 from __future__ import annotations
 
-import aiohttp
+from aniworldd.providers.http import HttpClient
 
 from ._common import resolve_jwplayer
 from .base import MediaSource
@@ -13,7 +13,5 @@ from .base import MediaSource
 HOSTER = "Luluvdo"
 
 
-async def resolve(
-    session: aiohttp.ClientSession, embed_url: str, user_agent: str | None = None
-) -> MediaSource:
-    return await resolve_jwplayer(session, HOSTER, embed_url, user_agent)
+async def resolve(client: HttpClient, embed_url: str, user_agent: str | None = None) -> MediaSource:
+    return await resolve_jwplayer(client, HOSTER, embed_url, user_agent)

@@ -11,7 +11,7 @@ import binascii
 import re
 from urllib.parse import urljoin
 
-import aiohttp
+from aniworldd.providers.http import HttpClient
 
 from ._common import check_embed_url, fetch_text, kind_of, media_source, no_source, script_texts, soup_of
 from .base import HosterError, MediaSource
@@ -54,11 +54,9 @@ def extract(html: str) -> str | None:
     return None
 
 
-async def resolve(
-    session: aiohttp.ClientSession, embed_url: str, user_agent: str | None = None
-) -> MediaSource:
+async def resolve(client: HttpClient, embed_url: str, user_agent: str | None = None) -> MediaSource:
     check_embed_url(HOSTER, embed_url)
-    html, page_url = await fetch_text(session, HOSTER, embed_url, user_agent=user_agent)
+    html, page_url = await fetch_text(client, HOSTER, embed_url, user_agent=user_agent)
     if is_down(html):
         raise HosterError(HOSTER, "web server is down")
     src = extract(html)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin
 
-import aiohttp
+from aniworldd.providers.http import HttpClient
 
 from ._common import check_embed_url, fetch_text, media_source, no_source, script_texts
 from .base import HosterError, MediaSource
@@ -92,11 +92,9 @@ def extract(html: str) -> str | None:
     return next(iter(built.values()), None)
 
 
-async def resolve(
-    session: aiohttp.ClientSession, embed_url: str, user_agent: str | None = None
-) -> MediaSource:
+async def resolve(client: HttpClient, embed_url: str, user_agent: str | None = None) -> MediaSource:
     check_embed_url(HOSTER, embed_url)
-    html, page_url = await fetch_text(session, HOSTER, embed_url, user_agent=user_agent)
+    html, page_url = await fetch_text(client, HOSTER, embed_url, user_agent=user_agent)
     link = extract(html)
     if not link:
         raise no_source(HOSTER, html, "no get_video link in embed page script")

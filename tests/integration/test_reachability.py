@@ -322,3 +322,43 @@ async def test_the_real_flaresolverr_passes_the_challenge_for_the_daemon(tmp_pat
                 await p.close()
     assert info.seasons and solved == 1
     assert o.state.clearance_passes >= 2  # the series page and its season pages, with the earned cookie
+
+
+# -- media behind a TLS check: yt-dlp --impersonate ------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("impersonate", [True, False])
+async def test_media_behind_the_tls_gate_downloads_only_with_impersonation(tmp_path, impersonate):
+    """A media host that checks the TLS handshake (as Cloudflare in front of VOE does): a MediaSource
+    marked `impersonate` makes yt-dlp use curl_cffi as Chrome and get through; without it yt-dlp's own
+    TLS is refused.  (--no-check-certificates: yt-dlp does not read provider.ca_file.)"""
+    from aniworldd.download.ytdlp import DownloadError, YtDlpRunner
+    from aniworldd.providers.hosters.base import MediaSource
+    from tests.fakesite.media import ffmpeg_available, make_media
+
+    if not ffmpeg_available():
+        pytest.skip("ffmpeg binary not installed (Debian ffmpeg)")
+    async with obstacle_site(tmp_path, proxies=False) as o:
+        source_file = make_media(o.state.media_dir, 3).mp4
+        url = f"https://127.0.0.1:{o.gate_port}/media/vidoza-gate.mp4"
+        source = MediaSource(url=url, kind="mp4", hoster="VOE", impersonate=impersonate)
+        runner = YtDlpRunner(socket_timeout=10, retries=0, extra_args=["--no-check-certificates"])
+        assert ("--impersonate" in runner.arguments(source, tmp_path / "s")) is impersonate
+        proc = await runner.start(source, tmp_path / "aw-1-voe-ger-dub")
+        if impersonate:
+            result = await proc.wait()
+            assert result.size_bytes == source_file.stat().st_size
+        else:
+            with pytest.raises(DownloadError):
+                await proc.wait()
+    assert (o.state.tls_refused > 0) is not impersonate
+
+
+def test_the_proxy_reaches_yt_dlp(tmp_path):
+    from aniworldd.download.ytdlp import YtDlpRunner
+    from aniworldd.providers.hosters.base import MediaSource
+
+    runner = YtDlpRunner.from_config({}, proxy="socks5h://u:p@proxy.lan:1080")
+    cmd = runner.arguments(MediaSource(url="http://h/v.mp4", kind="mp4", hoster="VOE"), tmp_path / "s")
+    assert cmd[cmd.index("--proxy") + 1] == "socks5h://u:p@proxy.lan:1080"

@@ -1,4 +1,4 @@
-"""/api/queue: status, add, remove, priority, start/stop/pause/resume, retry, clear completed."""
+"""/api/queue: status (paginated), add, remove, priority, start/stop/pause/resume, retry, clear completed."""
 
 from __future__ import annotations
 
@@ -7,14 +7,20 @@ from typing import Any
 from aiohttp import web
 
 from aniworldd.api.cache import CACHE, cached_response
-from aniworldd.api.common import body, json_response, params, service
+from aniworldd.api.common import body, json_response, params, query, service
 from aniworldd.services.errors import NotFound
 
 
 async def status(request: web.Request) -> web.Response:
+    """The first page (every UI and the WebSocket snapshot ask for it) comes from the response cache; other
+    pages are built per request (cheap: one page of rows) so arbitrary offsets cannot fill the cache."""
     queue = service(request, "queue")
-    entry = await request.app[CACHE].queue.get("status", queue.status)
-    return cached_response(request, entry)
+    page = query(request)
+    limit, offset = page.get("limit"), page.get("offset", 0)
+    if limit is None and offset == 0:
+        entry = await request.app[CACHE].queue.get("status", queue.status)
+        return cached_response(request, entry)
+    return json_response(await queue.status(limit=limit, offset=offset))
 
 
 def _changed(request: web.Request) -> None:

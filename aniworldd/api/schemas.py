@@ -189,6 +189,40 @@ ANIME_LIST_QUERY = vol.Schema(
 )
 
 
+#: Items per list GET /api/queue/status returns at most (services.download_service.MAX_PAGE says the same).
+QUEUE_PAGE_MAX = 200
+#: Highest offset into a queue list (row ids are 32-bit, so no list is longer).
+QUEUE_OFFSET_MAX = MAX_ID
+
+
+def query_int(low: int, high: int) -> Callable[[Any], int]:
+    """`?name=<digits>` between `low` and `high` (query values are strings; "1.5", "-1", "" are refused)."""
+
+    @json_schema({"type": "integer", "minimum": low, "maximum": high})
+    def check(value: Any) -> int:
+        text = str(value)
+        if not text.isascii() or not text.isdigit() or len(text) > 10 or not low <= int(text) <= high:
+            raise vol.Invalid(f"expected a whole number from {low} to {high}")
+        return int(text)
+
+    return check
+
+
+QUEUE_STATUS_QUERY = vol.Schema(
+    {
+        vol.Optional(
+            "limit",
+            description="items per list (0: counts only); without it 50 active and pending, 20 completed "
+            "and failed",
+        ): query_int(0, QUEUE_PAGE_MAX),
+        vol.Optional(
+            "offset", default=0, description="items to skip in every list (with limit: the next page)"
+        ): query_int(0, QUEUE_OFFSET_MAX),
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+
 @json_schema({"type": "string", "minLength": 1, "maxLength": 255})
 def AnimeId(value: Any) -> str:  # noqa: N802
     """A key, or (backward compatibility) a folder name; resolved to a key by the handler."""
@@ -231,6 +265,8 @@ def ref(name: str) -> dict:
 def list_of(name: str) -> dict:
     return {"type": "array", "items": ref(name)}
 
+
+_TOTAL = {"type": "integer", "minimum": 0, "description": "items in the whole list (the page may hold fewer)"}
 
 COMPONENTS: dict[str, dict] = {
     "Error": _obj(
@@ -348,11 +384,23 @@ COMPONENTS: dict[str, dict] = {
         {
             "is_running": {"type": "boolean"},
             "is_paused": {"type": "boolean"},
-            "active_downloads": list_of("DownloadItem"),
-            "pending_queue": list_of("DownloadItem"),
-            "completed_downloads": list_of("DownloadItem"),
-            "failed_downloads": list_of("DownloadItem"),
-            "statistics": {"type": "object"},
+            "active_downloads": {**list_of("DownloadItem"), "description": "downloading, oldest first"},
+            "active_downloads_total": _TOTAL,
+            "pending_queue": {**list_of("DownloadItem"), "description": "waiting, in queue order"},
+            "pending_queue_total": _TOTAL,
+            "completed_downloads": {**list_of("DownloadItem"), "description": "newest first"},
+            "completed_downloads_total": _TOTAL,
+            "failed_downloads": {**list_of("DownloadItem"), "description": "newest first"},
+            "failed_downloads_total": _TOTAL,
+            "statistics": _obj(
+                {
+                    "active": {"type": "integer"},
+                    "pending": {"type": "integer"},
+                    "completed": {"type": "integer"},
+                    "failed": {"type": "integer"},
+                    "speed_mbps": {"type": "number", "description": "all downloads together, MiB/s"},
+                }
+            ),
         },
         [
             "is_running",
@@ -361,7 +409,15 @@ COMPONENTS: dict[str, dict] = {
             "pending_queue",
             "completed_downloads",
             "failed_downloads",
+            "active_downloads_total",
+            "pending_queue_total",
+            "completed_downloads_total",
+            "failed_downloads_total",
+            "statistics",
         ],
+        description="Each list holds one page (see the limit and offset parameters; the queue_status "
+        "WebSocket message holds the first page); `<list>_total` counts the whole list, so a list is cut "
+        "where offset + its length < its total.",
     ),
     "QueueAdded": _obj(
         {
@@ -672,9 +728,14 @@ ROUTES: list[Route] = [
         "GET",
         "/api/queue/status",
         "queue.status",
-        "The download queue",
+        "The download queue, one page of each list",
         "queue",
+        query=QUEUE_STATUS_QUERY,
         responses={200: ("queue status", ref("QueueStatus"))},
+        description="Counts and flags, and a page of each list: without parameters the first 50 active and "
+        "pending and the 20 newest completed and failed items (what the queue_status WebSocket message "
+        "carries); `limit` (at most 200) and `offset` page through every list at once. `<list>_total` "
+        "tells how many items a list has in all.",
         needs="queue",
     ),
     Route(
@@ -786,6 +847,8 @@ ROUTES: list[Route] = [
         "download_progress, scan_progress; "
         'receive {"type", "timestamp", "data"} messages of the types download_progress, '
         "download_complete, download_failed, queue_status, scan_progress, scan_complete, scan_failed. "
+        "queue_status carries a QueueStatus with the first page of each list (50 active and pending, 20 "
+        "completed and failed) and `<list>_total`, so its size does not grow with the queue. "
         'Authenticate with ?token=JWT or the Authorization header. {"action": "ping"} answers pong.',
     ),
     Route(

@@ -98,11 +98,16 @@ class Client:
         self.identity: object | None = None
 
     def offer(self, data: bytes) -> bool:
-        """Write one frame without waiting; False when the client is too far behind (buffer full)."""
+        """Write one frame without waiting; False when the client is too far behind (buffer full).
+
+        "Behind" means unsent bytes are waiting: a frame bigger than the bound still goes to a client whose
+        buffer is empty (it kept up; the message is big), or one big message drops every reader at once.
+        """
         transport = self.transport
         if self.closed or transport is None or transport.is_closing():
             return True  # going away anyway; the receive loop cleans up
-        if transport.get_write_buffer_size() + len(data) > self.max_buffer:
+        waiting = transport.get_write_buffer_size()
+        if waiting and waiting + len(data) > self.max_buffer:
             return False
         transport.write(data)
         return True

@@ -162,6 +162,12 @@ def format_items(status: dict) -> str:
     ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    # The status holds the first page of each list only; `<list>_total` counts them all (issue 16 item 11).
+    for field, label in sections:
+        total = status.get(f"{field}_total")
+        more = total - len(status.get(field) or []) if isinstance(total, int) else 0
+        if more > 0:
+            lines.append(f"... and {more} more {label} (GET /api/queue/status?limit=&offset= pages them)")
     st = status.get("statistics") or {}
     state = "paused" if status.get("is_paused") else ("running" if status.get("is_running") else "stopped")
     lines.append(

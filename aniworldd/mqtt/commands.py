@@ -112,6 +112,10 @@ def parse_request(payload: bytes | str | None, raw_text: bool = False) -> tuple[
         if raw_text:
             return text, None
         raise CommandError(f"payload is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    except RecursionError:  # `[[[[...` nested 50,000 deep: invalid input, not an internal error
+        if raw_text:
+            return text, None
+        raise CommandError("payload is not valid JSON: nested too deeply") from None
     if isinstance(body, dict):
         return body, body.pop("transaction", None)
     return body, None

@@ -422,8 +422,12 @@
     var badge = $("#queue-badge");
     if (!badge || !status) return;
     var stats = status.statistics || {};
-    var n = (stats.active !== undefined ? stats.active : (status.active_downloads || []).length) +
-      (stats.pending !== undefined ? stats.pending : (status.pending_queue || []).length);
+    // Counts, never list lengths: the lists hold only their first page (`<list>_total` counts them all).
+    var count = function (stat, total, list) {
+      return stat !== undefined ? stat : total !== undefined ? total : (list || []).length;
+    };
+    var n = count(stats.active, status.active_downloads_total, status.active_downloads) +
+      count(stats.pending, status.pending_queue_total, status.pending_queue);
     badge.textContent = String(n);
     badge.hidden = n === 0;
     badge.setAttribute("aria-label", n + " in queue");

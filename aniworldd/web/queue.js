@@ -10,7 +10,9 @@
   var h = App.h;
   var $ = App.$;
   var fmt = App.fmt;
-  var MAX_ROWS = 200; // per list; the rest is summarised (a NAS queue can hold thousands)
+  // Per list; the rest is summarised. The server already sends only the first page of each list (50 active and
+  // pending, 20 completed and failed) with `<list>_total`, so a queue of thousands stays a small message.
+  var MAX_ROWS = 200;
 
   var state = {
     status: null,
@@ -144,17 +146,20 @@
     return h("div", { class: "list-group-item queue-item", dataset: { itemId: it.id, status: it.status || kind } }, head, body);
   }
 
-  function renderList(el, items, kind, emptyText) {
+  /** `total`: how many items the whole list has (`<list>_total`); the status holds only its first page. */
+  function renderList(el, items, kind, emptyText, total) {
     App.clear(el);
-    if (!items.length) {
+    if (!items.length && !total) {
       el.appendChild(h("div", { class: "list-group-item text-body-secondary small", text: emptyText }));
       return;
     }
     var frag = document.createDocumentFragment();
-    items.slice(0, MAX_ROWS).forEach(function (it) { frag.appendChild(itemRow(it, kind)); });
-    if (items.length > MAX_ROWS) {
-      frag.appendChild(h("div", { class: "list-group-item text-body-secondary small",
-        text: "… and " + (items.length - MAX_ROWS) + " more" }));
+    var shown = items.slice(0, MAX_ROWS);
+    shown.forEach(function (it) { frag.appendChild(itemRow(it, kind)); });
+    var more = Math.max(items.length, Number(total) || 0) - shown.length;
+    if (more > 0) {
+      frag.appendChild(h("div", { class: "list-group-item text-body-secondary small queue-more",
+        dataset: { more: more }, text: "… and " + more + " more" }));
     }
     el.appendChild(frag);
   }
@@ -209,10 +214,11 @@
         priority: focused.dataset.priority }
       : null;
 
-    renderList($("#queue-active"), active, "active", running ? (paused ? "Paused." : "Nothing is downloading.") : "The queue is stopped.");
-    renderList($("#queue-pending"), pending, "pending", "Nothing is waiting.");
-    renderList($("#queue-failed"), failed, "failed", "No failed downloads.");
-    renderList($("#queue-completed"), completed, "completed", "Nothing completed yet.");
+    renderList($("#queue-active"), active, "active", running ? (paused ? "Paused." : "Nothing is downloading.") : "The queue is stopped.",
+      status.active_downloads_total);
+    renderList($("#queue-pending"), pending, "pending", "Nothing is waiting.", status.pending_queue_total);
+    renderList($("#queue-failed"), failed, "failed", "No failed downloads.", status.failed_downloads_total);
+    renderList($("#queue-completed"), completed, "completed", "Nothing completed yet.", status.completed_downloads_total);
 
     if (focusKey && focusKey.id) {
       var row = document.querySelector(".queue-item[data-item-id='" + focusKey.id + "']");

@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -568,3 +570,58 @@ def test_system_page_shows_a_failing_hoster(
         site.state.down_hosters.discard("streamtape")
         if item_id is not None:
             daemon.request("DELETE", f"/api/queue/{item_id}", token=token)
+
+
+def test_queue_page_with_a_big_queue_says_how_many_more(page: object, daemon: DaemonProcess) -> None:
+    """Issue 16 item 11: the status carries the first 50 pending items and `pending_queue_total`; the page
+    lists those, says "… and N more" for the rest, counts them all, and follows changes over the socket."""
+    token = daemon.ensure_login(PASSWORD)
+    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    before = daemon.request("GET", "/api/queue/status", token=token)[1]
+    daemon.request("POST", "/api/queue/stop", {}, token=token)  # nothing may start on the rows below
+    db = sqlite3.connect(daemon.data_dir / "aniworldd.db", timeout=30)
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    extra = 130
+    try:
+        with db:
+            series = db.execute(
+                "INSERT INTO anime_series (key, name, site, alt_titles, genres, monitored, matched,"
+                " created_at, updated_at)"
+                " VALUES ('big-queue-show', 'Big Queue Show', 'aniworld', '[]', '[]', 0, 1, ?, ?)",
+                (now, now),
+            ).lastrowid
+            db.executemany(
+                "INSERT INTO download_queue_item (series, season, episode, status, priority, priority_rank,"
+                " progress, downloaded_bytes, attempts, created_at, updated_at)"
+                " VALUES (?, 1, ?, 'pending', 'low', 2, 0, 0, 0, ?, ?)",
+                [(series, n, now, now) for n in range(1, extra + 1)],
+            )
+        daemon.request("POST", "/api/queue/stop", {}, token=token)  # a change: the cached status is dropped
+        pending = before["statistics"]["pending"] + extra
+        page.goto(daemon.url + "/#/queue")
+        page.wait_for_selector("html[data-ready=queue]")
+        rows = page.locator("#queue-pending .queue-item")
+        more = page.locator("#queue-pending .queue-more")
+        expect(rows).to_have_count(50)
+        expect(more).to_have_text(f"… and {pending - 50} more")
+        expect(page.locator("#queue-stats")).to_contain_text(f"Waiting{pending}")
+        shot(page, "21-queue-big")
+        # a change arrives over the socket as a bounded queue_status; the page follows it
+        first = rows.first.get_attribute("data-item-id")
+        assert daemon.request("DELETE", f"/api/queue/{first}", token=token)[0] == 200
+        expect(more).to_have_text(f"… and {pending - 51} more")
+        expect(rows).to_have_count(50)
+    finally:
+        with db:
+            db.execute(
+                "DELETE FROM download_queue_item WHERE series IN"
+                " (SELECT id FROM anime_series WHERE key = 'big-queue-show')"
+            )
+            db.execute("DELETE FROM anime_series WHERE key = 'big-queue-show'")
+        db.close()
+        if before.get("is_running"):
+            daemon.request("POST", "/api/queue/start", {}, token=token)
+            if before.get("is_paused"):
+                daemon.request("POST", "/api/queue/pause", {}, token=token)
+        else:
+            daemon.request("POST", "/api/queue/stop", {}, token=token)  # a change: caches forget the rows

@@ -461,6 +461,25 @@ async def test_every_command_and_bad_payloads(mosquitto: Broker, tmp_path: Path)
         assert resp["status"] == "ok" and queue.calls[-1] == ("start",)
 
 
+async def test_deeply_nested_payload_is_answered_as_invalid_json(mosquitto: Broker, tmp_path: Path) -> None:
+    """Issue 16 item 12: `[[[[...` nested 50,000 deep (under the 64 KB payload cap) made json.loads raise
+    RecursionError, answered as "internal error: RecursionError"; it is invalid JSON like any other."""
+    base = _base()
+    cfg = mqtt_config(mosquitto, base, tmp_path / "data")
+    bus = EventBus()
+    queue, scan = FakeQueue(bus), FakeScan(bus)
+    async with recorder(mosquitto, f"{base}/#") as rec, running_bridge(cfg, bus, queue, scan):
+        await rec.wait(lambda r: r.on(f"{base}/status"))
+        for command in ("queue/add", "queue/start", "queue/paused", "scan/rescan"):
+            resp = await rec.request(base, command, raw=b"[" * 50_000)
+            assert resp["status"] == "error", (command, resp)
+            assert resp["data"]["code"] == "bad_request", (command, resp)
+            assert "not valid JSON" in resp["error"] and "Recursion" not in resp["error"], resp
+        assert queue.calls == [] and scan.calls == []  # nothing ran
+        resp = await rec.request(base, "queue/start")  # and the bridge still answers
+        assert resp["status"] == "ok" and queue.calls == [("start",)]
+
+
 async def test_commands_without_services_answer_unavailable(mosquitto: Broker, tmp_path: Path) -> None:
     base = _base()
     cfg = mqtt_config(mosquitto, base, tmp_path / "data")

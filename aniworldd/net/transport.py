@@ -194,8 +194,8 @@ class CurlTransport:
             self.doh = DohResolver([DohServer.parse(u) for u in settings.doh_urls], self._raw_fetch)
         self._cainfo = ca_bundle(settings.ca_file) if settings.ca_file else None
         self._sessions: dict[str, AsyncSession] = {}
-        #: (host, port) -> address from a user pin or a DoH answer: the shared session's --resolve list.
-        self._doh_pins: dict[tuple[str, int], str] = {}
+        #: (host, port) -> addresses (a user pin, or a checked DNS/DoH answer): the --resolve list.
+        self._pins: dict[tuple[str, int], str] = {}
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -228,7 +228,7 @@ class CurlTransport:
         session = self._sessions.get("")
         if session is None:
             return
-        entries = [_resolve_entry(h, p, a) for (h, p), a in sorted(self._doh_pins.items())]
+        entries = [_resolve_entry(h, p, a) for (h, p), a in sorted(self._pins.items())]
         session.curl_options[CurlOpt.RESOLVE] = [e.encode() for e in entries]
 
     async def close(self) -> None:
@@ -272,8 +272,8 @@ class CurlTransport:
                 return None  # curl resolves by itself
             self._check(host, addresses)
             address = ",".join(addresses)
-        if self._doh_pins.get((host, port)) != address:
-            self._doh_pins[(host, port)] = address
+        if self._pins.get((host, port)) != address:
+            self._pins[(host, port)] = address
             self._update_shared_pins()
         return None
 

@@ -2,7 +2,13 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-CONFIG ?= config.example.yaml
+# `make run` runs with data/config.yaml, copied from config.example.yaml on first start (contrib/first_config.py):
+# settings saved from the web UI go into that copy, never into the tracked example. CONFIG=FILE: your own file.
+CONFIG ?= data/config.yaml
+# `make demo`: its config is copied once into its data folder (the copy's data_dir is `.`), ports overridable.
+DEMO_DIR ?= contrib/demo/demo-data
+DEMO_PORT ?= 8080
+FAKESITE_PORT ?= 8090
 # Debian packages the test suite drives for real (broker, media tools, browser, systemd headers).
 TEST_DEBS := mosquitto ffmpeg chromium libsystemd-dev pkg-config
 # packaging tests: systemd-analyze verify, the contrib/ reverse proxies run for real, a throwaway TLS cert
@@ -30,15 +36,24 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	-$(BIN)/pip install -q systemd-python 2>/dev/null || echo "systemd-python not built (libsystemd-dev missing): journald tests use the fallback"
 	@touch $@ $(VENV)/.installed
 
-run: $(VENV)/.installed
+# First start: the user's own copy of an example (an existing file is left alone; paths rebased to its folder).
+data/config.yaml: | $(VENV)/.installed
+	$(BIN)/python contrib/first_config.py config.example.yaml $@
+
+$(DEMO_DIR)/config.yaml: | $(VENV)/.installed
+	$(BIN)/python contrib/first_config.py contrib/demo/config.demo.yaml $@
+
+run: $(VENV)/.installed $(CONFIG)
 	$(BIN)/aniworldd run --config $(CONFIG)
 
+# contrib/apt-install-quiet.sh: the packages' services (nginx, caddy, mosquitto) are neither started nor left
+# enabled at boot; the tests start their own.
 debs:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	    apt-get update -qq && sh contrib/apt-install-quiet.sh $$missing; \
 	  else echo "missing Debian packages (run as root to install):$$missing"; fi; \
 	fi
 
@@ -60,10 +75,11 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix aniworldd tests bench
 
 # The daemon against a local look-alike of aniworld.to / s.to and the hosters: no internet needed.
-demo: $(VENV)/.installed-test
-	@echo "fake sites + hosters on http://127.0.0.1:8090, aniworldd on http://127.0.0.1:8080 (Ctrl-C stops both)"
-	@$(BIN)/python -m tests.fakesite --port 8090 & FAKE=$$!; trap 'kill $$FAKE 2>/dev/null' EXIT INT TERM; \
-	sleep 1; $(BIN)/aniworldd run --config contrib/demo/config.demo.yaml
+# run_demo.py supervises both and stops both on SIGTERM/SIGINT (exec: it is make's child, which gets the TERM).
+demo: $(VENV)/.installed-test $(DEMO_DIR)/config.yaml
+	@echo "fake sites + hosters on http://127.0.0.1:$(FAKESITE_PORT), aniworldd on http://127.0.0.1:$(DEMO_PORT) (Ctrl-C stops both)"
+	@exec $(BIN)/python contrib/demo/run_demo.py --fake-port $(FAKESITE_PORT) --port $(DEMO_PORT) \
+	  --config $(DEMO_DIR)/config.yaml
 
 clean:
 	rm -rf $(VENV) $(FLARESOLVERR_VENV) build dist *.egg-info .pytest_cache tests/artifacts

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
 
+from aniworldd.commands.labels import episode_label
 from aniworldd.providers.base import SITES, ProviderError
 
 
@@ -76,6 +77,8 @@ def _run(
         return _fail(str(exc))
     except DatabaseError as exc:
         return _fail(str(exc))
+    except BrokenPipeError:
+        raise  # a reader that went away (`show KEY | head -1`): the entry point exits quietly
     except OSError as exc:
         return _fail(str(exc))
 
@@ -142,17 +145,14 @@ def _show(args: argparse.Namespace) -> int:
         if detail.get("folder"):
             print(f"  folder: {os.path.join(detail.get('root') or '', detail['folder'])}")
         current = None
-        for ep in detail["episodes"]:
+        # Movies (season 0) after the seasons, as the web UI lists them.
+        for ep in sorted(detail["episodes"], key=lambda e: (e["season"] == 0, e["season"], e["episode"])):
             if not ep["listed"] and not ep["path"]:
                 continue
             if ep["season"] != current:
                 current = ep["season"]
                 print(f"  {_season_label(current)}:")
-            code = (
-                f"Film {ep['episode']:02d}"
-                if ep["season"] == 0
-                else f"S{ep['season']:02d}E{ep['episode']:03d}"
-            )
+            code = episode_label(ep["season"], ep["episode"])
             langs = ", ".join(ep["languages"]) or "-"
             status = ep["status"].replace("_", " ")
             if ep["status"] == "on_disk" and ep.get("language"):

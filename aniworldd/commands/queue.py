@@ -4,7 +4,7 @@ The CLI never opens the database itself: the daemon owns the queue, its workers 
 a second writer would only race them. The base URL comes from `--url`, else from the config's
 server.host/port; auth is a login token (`Authorization: Bearer`) or an API key (`X-Api-Key`), from
 `--token` / `$ANIWORLDD_TOKEN` (a JWT is sent as bearer, anything else as API key) or `--api-key` /
-`$ANIWORLDD_API_KEY`.
+`$ANIWORLDD_API_KEY`, else the token `aniworldd login` stored for this address (commands/token_store.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 from urllib.parse import quote
+
+from aniworldd.commands.labels import episode_label
+from aniworldd.commands.token_store import read_token
 
 TIMEOUT = 30.0
 
@@ -66,23 +69,39 @@ def base_url(args: argparse.Namespace) -> str:
     return f"http://{host}:{cfg['server']['port']}"
 
 
+def token_headers(token: str) -> dict[str, str]:
+    """A JWT (from /api/auth/login) goes as bearer, anything else as an API key."""
+    if token.count(".") == 2:
+        return {"Authorization": f"Bearer {token}"}
+    return {"X-Api-Key": token}
+
+
 def auth_headers(args: argparse.Namespace) -> dict[str, str]:
-    token = args.token or os.environ.get("ANIWORLDD_TOKEN")
-    api_key = args.api_key or os.environ.get("ANIWORLDD_API_KEY")
+    """Credentials given explicitly win over the stored login, so a script's key is never overridden."""
+    token = getattr(args, "token", None) or os.environ.get("ANIWORLDD_TOKEN")
+    api_key = getattr(args, "api_key", None) or os.environ.get("ANIWORLDD_API_KEY")
     if token:
-        if token.count(".") == 2:  # a JWT from /api/auth/login
-            return {"Authorization": f"Bearer {token}"}
-        return {"X-Api-Key": token}
+        return token_headers(token)
     if api_key:
         return {"X-Api-Key": api_key}
-    return {}
+    stored = read_token(base_url(args))  # only ever to the daemon that issued it
+    return token_headers(stored) if stored else {}
 
 
-def call(args: argparse.Namespace, method: str, path: str, payload: Any = None) -> Any:
-    """One API request; the API's `{"error": {...}}` answers become CliError with their message."""
+def call(
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    payload: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """One API request; the API's `{"error": {...}}` answers become CliError with their message.
+    `headers` replaces the credentials `auth_headers` would send (login sends none, api-key only a
+    login token)."""
     url = base_url(args) + path
     data = None
-    headers = {"Accept": "application/json", **auth_headers(args)}
+    headers = {"Accept": "application/json", **(auth_headers(args) if headers is None else headers)}
     if payload is not None:
         data = json.dumps(payload).encode()
         headers["Content-Type"] = "application/json"
@@ -110,7 +129,7 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
         err = {}
     message = err.get("message") or exc.reason or "request failed"
     if exc.code == 401:
-        message += " (pass --token or set ANIWORLDD_TOKEN / ANIWORLDD_API_KEY)"
+        message += " (run `aniworldd login`, pass --token or set ANIWORLDD_TOKEN / ANIWORLDD_API_KEY)"
     return f"{message} [HTTP {exc.code}]"
 
 
@@ -142,7 +161,7 @@ def format_items(status: dict) -> str:
     for field, _label in sections:
         for item in status.get(field) or []:
             speed = item.get("speed")
-            episode = f"S{int(item.get('season') or 0):02d}E{int(item.get('episode') or 0):03d}"
+            episode = episode_label(item.get("season"), item.get("episode"))
             rows.append(
                 [
                     str(item.get("id")),
@@ -275,7 +294,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--config", "-c", help="config file to read the address from (default: $ANIWORLDD_CONFIG)"
     )
     common.add_argument("--token", help="login token or API key (default: $ANIWORLDD_TOKEN)")
-    common.add_argument("--api-key", help="API key (default: $ANIWORLDD_API_KEY)")
+    common.add_argument(
+        "--api-key", help="API key (default: $ANIWORLDD_API_KEY, else the token `aniworldd login` stored)"
+    )
 
     p = sub.add_parser("queue", help="download queue of the running daemon")
     qsub = p.add_subparsers(dest="queue_command", metavar="ACTION", required=True)

@@ -95,7 +95,8 @@ async def test_queue_commands_drive_the_running_daemon(tmp_path):
         def run(*args: str) -> subprocess.CompletedProcess:
             return cli(*args, *auth)
 
-        denied = await asyncio.to_thread(cli, "list", "--url", url)
+        no_login = clean_env(XDG_CONFIG_HOME=str(tmp_path / "xdg"))  # no token a developer stored
+        denied = await asyncio.to_thread(cli, "list", "--url", url, env=no_login)
         assert denied.returncode == 1 and "HTTP 401" in denied.stderr and "ANIWORLDD_TOKEN" in denied.stderr
 
         added = await asyncio.to_thread(run, "add", KEY, "--season", "1", "--episodes", "1-2")
@@ -110,7 +111,7 @@ async def test_queue_commands_drive_the_running_daemon(tmp_path):
         assert listed["is_running"] is False
         assert [(i["season"], i["episode"]) for i in listed["pending_queue"]] == [(1, 1), (1, 2)]
         table = (await asyncio.to_thread(run, "list")).stdout
-        assert f"{KEY} S01E001" in table and "queue stopped" in table
+        assert f"{KEY} S01E01 " in table and "queue stopped" in table
 
         started = await asyncio.to_thread(run, "start")
         assert started.returncode == 0 and "started" in started.stdout

@@ -450,7 +450,7 @@ async def test_cli_search_add_show(fakesite, fakesite_state, tmp_path):
         (2, 1, "missing"),
     ]
     code, out, err = await _cli("show", "cli-show", config=config)
-    assert code == 0 and "S01E001  missing" in out and "missing: 3" in out
+    assert code == 0 and "S01E01  missing" in out and "missing: 3" in out
 
     code, out, err = await _cli("add", "https://example.org/nope", config=config)
     assert code == 1 and "not an aniworld.to or s.to link" in err

@@ -79,5 +79,6 @@ async def test_backups_are_pruned(svc: ConfigService) -> None:
 
 def test_validate_reports_lines(svc: ConfigService) -> None:
     issues = svc.validate({"server": {"host": "x", "port": "y"}})
-    assert [(i.path, i.line, i.message) for i in issues] == [("server.port", 3, "expected int")]
+    # the line in the file a save writes: the user's `port` stays on line 2, `host` goes after it
+    assert [(i.path, i.line, i.message) for i in issues] == [("server.port", 2, "expected int")]
     assert svc.validate(["not", "a", "mapping"])[0].message == "expected a mapping at the top level"

@@ -148,7 +148,7 @@ def test_queue_table():
     lines = text.splitlines()
     assert lines[0].split() == ["ID", "STATUS", "EPISODE", "LANG", "PRIO", "DONE", "SPEED", "ETA", "ERROR"]
     assert (
-        "kaguya S01E002" in lines[1] and "42.5%" in lines[1] and "2.0MB/s" in lines[1] and "1:15" in lines[1]
+        "kaguya S01E02 " in lines[1] and "42.5%" in lines[1] and "2.0MB/s" in lines[1] and "1:15" in lines[1]
     )
     assert "any" in lines[2]
     assert "no usable source" in lines[3]

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import aiohttp
 
@@ -52,15 +53,127 @@ class _Webhook:
     stats: WebhookStats = field(default_factory=WebhookStats)
 
 
-class WebhookNotifier:
-    def __init__(self, bus: EventBus, webhooks: list[dict], retries: int = 3, backoff: float = 1.0) -> None:
+class _OutboxNotifier:
+    """What both notifiers share: one bounded outbox and one sender task per target, fed from the bus.
+
+    A slow or dead target only ever delays itself; when its outbox is full the oldest message goes
+    (fresh news matters more than old news) and is counted as dropped.  Subclasses say what a target
+    gets for an event (`_payload`), how it is delivered (`_deliver`) and how its URL is shown.
+    """
+
+    #: Prefix of the task names.
+    name = "notify"
+    #: How the API names a target and the config list (error messages of `test`).
+    target_word = "target"
+    config_key = "notifications"
+
+    def __init__(self, bus: EventBus) -> None:
         self.bus = bus
+        self._tasks: list[asyncio.Task] = []
+        self._sub = None
+
+    def _targets(self) -> list[Any]:
+        raise NotImplementedError
+
+    def _payload(self, event: Event) -> Any:
+        """What the targets get for `event` (None: nothing to send)."""
+        raise NotImplementedError
+
+    async def _deliver(self, target: Any, payload: Any) -> bool:
+        raise NotImplementedError
+
+    def _shown_url(self, target: Any) -> str:
+        return target.url
+
+    async def _opened(self) -> None:
+        """Before the first delivery (a session to open)."""
+
+    async def _closed(self) -> None:
+        """After the last delivery (a session to close)."""
+
+    async def start(self) -> None:
+        if not self._targets():
+            return
+        await self._opened()
+        self._sub = self.bus.subscribe(FORWARDED)
+        self._tasks.append(asyncio.create_task(self._route(), name=f"{self.name}-route"))
+        for i, target in enumerate(self._targets()):
+            self._tasks.append(asyncio.create_task(self._sender(target), name=f"{self.name}-{i}"))
+
+    async def _route(self) -> None:
+        async for event in self._sub:
+            self.enqueue(event)
+
+    def enqueue(self, event: Event) -> None:
+        payload = self._payload(event)
+        if payload is None:
+            return
+        for target in self._targets():
+            if event.type not in target.events:
+                continue
+            if target.outbox.full():
+                target.outbox.get_nowait()
+                target.stats.dropped += 1
+            target.outbox.put_nowait(payload)
+
+    async def _sender(self, target: Any) -> None:
+        while True:
+            await self._deliver(target, await target.outbox.get())
+
+    def _test_payload(self) -> Any:
+        raise NotImplementedError
+
+    async def test(self, index: int | None = None) -> list[dict]:
+        """Send a test now to one target (by index) or all; returns per-target results."""
+        targets = self._targets()
+        if not targets:
+            raise BadRequest(f"no {self.target_word}s are configured ({self.config_key})")
+        if index is not None and not 0 <= index < len(targets):
+            raise BadRequest(f"no {self.target_word} with index {index}", {"index": index})
+        await self._opened()
+        payload = self._test_payload()
+        results = []
+        for target in targets if index is None else [targets[index]]:
+            target.stats.last_error = None
+            ok = await self._deliver(target, payload)
+            results.append(
+                {"url": self._shown_url(target), "ok": ok, "error": None if ok else target.stats.last_error}
+            )
+        return results
+
+    def status(self) -> list[dict]:
+        return [
+            {
+                "url": self._shown_url(t),
+                "events": sorted(t.events),
+                "pending": t.outbox.qsize(),
+                **t.stats.__dict__,
+            }
+            for t in self._targets()
+        ]
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            self._sub.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._closed()
+
+
+class WebhookNotifier(_OutboxNotifier):
+    name = "webhook"
+    target_word = "webhook"
+    config_key = "notifications.webhooks"
+
+    def __init__(self, bus: EventBus, webhooks: list[dict], retries: int = 3, backoff: float = 1.0) -> None:
+        super().__init__(bus)
         self.retries = retries
         self.backoff = backoff
         self.hooks = [_Webhook(h["url"], set(h["events"]), h["timeout"]) for h in webhooks]
         self._session: aiohttp.ClientSession | None = None
-        self._tasks: list[asyncio.Task] = []
-        self._sub = None
 
     @staticmethod
     def _new_session() -> aiohttp.ClientSession:
@@ -70,32 +183,22 @@ class WebhookNotifier:
             json_serialize=partial(to_json, lenient=True),
         )
 
-    async def start(self) -> None:
-        if not self.hooks:
-            return
-        self._session = self._new_session()
-        self._sub = self.bus.subscribe(FORWARDED)
-        self._tasks.append(asyncio.create_task(self._route(), name="webhooks-route"))
-        for hook in self.hooks:
-            self._tasks.append(asyncio.create_task(self._sender(hook), name=f"webhook-{hook.url}"))
+    def _targets(self) -> list[_Webhook]:
+        return self.hooks
 
-    async def _route(self) -> None:
-        async for event in self._sub:
-            self.enqueue(event)
+    def _payload(self, event: Event) -> dict:
+        return event.envelope()
 
-    def enqueue(self, event: Event) -> None:
-        for hook in self.hooks:
-            if event.type not in hook.events:
-                continue
-            if hook.outbox.full():  # drop the oldest: fresh news matters more than old news
-                hook.outbox.get_nowait()
-                hook.stats.dropped += 1
-            hook.outbox.put_nowait(event.envelope())
+    async def _opened(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = self._new_session()
 
-    async def _sender(self, hook: _Webhook) -> None:
-        while True:
-            body = await hook.outbox.get()
-            await self._deliver(hook, body)
+    def _test_payload(self) -> dict:
+        return Event("test", {"message": "aniworldd webhook test"}).envelope()
+
+    async def _closed(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     async def _deliver(self, hook: _Webhook, body: dict) -> bool:
         assert self._session is not None
@@ -119,39 +222,6 @@ class WebhookNotifier:
         hook.stats.failed += 1
         log.warning("webhook %s failed: %s", hook.url, hook.stats.last_error)
         return False
-
-    async def test(self, index: int | None = None) -> list[dict]:
-        """Send a `test` event now to one webhook (by index) or all; returns per-hook results."""
-        if not self.hooks:
-            raise BadRequest("no webhooks are configured (notifications.webhooks)")
-        if index is not None and not 0 <= index < len(self.hooks):
-            raise BadRequest(f"no webhook with index {index}", {"index": index})
-        if self._session is None:
-            self._session = self._new_session()
-        targets = self.hooks if index is None else [self.hooks[index]]
-        envelope = Event("test", {"message": "aniworldd webhook test"}).envelope()
-        results = []
-        for hook in targets:
-            ok = await self._deliver(hook, envelope)
-            results.append({"url": hook.url, "ok": ok, "error": None if ok else hook.stats.last_error})
-        return results
-
-    def status(self) -> list[dict]:
-        return [
-            {"url": h.url, "events": sorted(h.events), "pending": h.outbox.qsize(), **h.stats.__dict__}
-            for h in self.hooks
-        ]
-
-    async def close(self) -> None:
-        if self._sub is not None:
-            self._sub.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._session is not None:
-            await self._session.close()
 
 
 # -- Apprise -------------------------------------------------------------------------------------------
@@ -227,11 +297,15 @@ class _AppriseTarget:
         return self.url.split("://", 1)[0] + "://..."
 
 
-class AppriseNotifier:
+class AppriseNotifier(_OutboxNotifier):
     """notifications.apprise: each target an Apprise URL plus the events it wants (see format_event)."""
 
+    name = "apprise"
+    target_word = "Apprise target"
+    config_key = "notifications.apprise"
+
     def __init__(self, bus: EventBus, targets: list[dict]) -> None:
-        self.bus = bus
+        super().__init__(bus)
         self.targets: list[_AppriseTarget] = []
         if targets:
             import apprise  # only loaded by those who configure a target
@@ -242,37 +316,18 @@ class AppriseNotifier:
                     log.error("apprise: cannot use %s:// target; skipped", t["url"].split("://", 1)[0])
                     continue
                 self.targets.append(_AppriseTarget(t["url"], set(t["events"]), client))
-        self._tasks: list[asyncio.Task] = []
-        self._sub = None
 
-    async def start(self) -> None:
-        if not self.targets:
-            return
-        self._sub = self.bus.subscribe(FORWARDED)
-        self._tasks.append(asyncio.create_task(self._route(), name="apprise-route"))
-        for i, target in enumerate(self.targets):
-            self._tasks.append(asyncio.create_task(self._sender(target), name=f"apprise-{i}"))
+    def _targets(self) -> list[_AppriseTarget]:
+        return self.targets
 
-    async def _route(self) -> None:
-        async for event in self._sub:
-            self.enqueue(event)
+    def _payload(self, event: Event) -> tuple[str, str, str] | None:
+        return format_event(event)
 
-    def enqueue(self, event: Event) -> None:
-        message = format_event(event)
-        if message is None:
-            return
-        for target in self.targets:
-            if event.type not in target.events:
-                continue
-            if target.outbox.full():  # drop the oldest: fresh news matters more than old news
-                target.outbox.get_nowait()
-                target.stats.dropped += 1
-            target.outbox.put_nowait(message)
+    def _shown_url(self, target: _AppriseTarget) -> str:
+        return target.safe_url
 
-    async def _sender(self, target: _AppriseTarget) -> None:
-        while True:
-            message = await target.outbox.get()
-            await self._deliver(target, message)
+    def _test_payload(self) -> tuple[str, str, str] | None:
+        return format_event(Event("test", {"message": "aniworldd can reach this target."}))
 
     async def _deliver(self, target: _AppriseTarget, message: tuple[str, str, str]) -> bool:
         title, body, notify_type = message
@@ -296,36 +351,3 @@ class AppriseNotifier:
         target.stats.last_error = target.stats.last_error or "delivery failed (see the daemon log)"
         log.warning("apprise %s: delivery of %r failed", target.safe_url, title)
         return False
-
-    async def test(self, index: int | None = None) -> list[dict]:
-        """Send a test notification now to one target (by index) or all; returns per-target results."""
-        if not self.targets:
-            raise BadRequest("no Apprise targets are configured (notifications.apprise)")
-        if index is not None and not 0 <= index < len(self.targets):
-            raise BadRequest(f"no Apprise target with index {index}", {"index": index})
-        chosen = self.targets if index is None else [self.targets[index]]
-        message = format_event(Event("test", {"message": "aniworldd can reach this target."}))
-        assert message is not None
-        results = []
-        for target in chosen:
-            target.stats.last_error = None
-            ok = await self._deliver(target, message)
-            results.append(
-                {"url": target.safe_url, "ok": ok, "error": None if ok else target.stats.last_error}
-            )
-        return results
-
-    def status(self) -> list[dict]:
-        return [
-            {"url": t.safe_url, "events": sorted(t.events), "pending": t.outbox.qsize(), **t.stats.__dict__}
-            for t in self.targets
-        ]
-
-    async def close(self) -> None:
-        if self._sub is not None:
-            self._sub.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

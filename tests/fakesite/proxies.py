@@ -25,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import ipaddress
 import socket
 import struct
 from urllib.parse import urlsplit
 
 from .state import FakeSiteState
+from .tcpserver import TcpService, close_writer
 
 
 def resolve(state: FakeSiteState | None, host: str) -> str:
@@ -74,71 +74,28 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
 
 
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-
-
-class _Server:
+class _Server(TcpService):
     """Shared start/stop and connection bookkeeping of both proxies."""
 
     kind = "proxy"
     scheme = "http"
+    connection_timeout = 300.0
+    quiet_errors = (asyncio.IncompleteReadError, ConnectionError, OSError, TimeoutError, ValueError)
 
     def __init__(
         self, state: FakeSiteState | None = None, auth: tuple[str, str] | None = None, host: str = "127.0.0.1"
     ) -> None:
+        super().__init__(host)
         self.state = state
         self.auth = auth
-        self.host = host
-        self.port = 0
         #: (host, port) of every tunnel/forward requested, as the client named the target.
         self.log: list[tuple[str, int]] = []
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task] = set()
 
     @property
     def url(self) -> str:
         """Proxy URL for clients, with the credentials when auth is on."""
         creds = f"{self.auth[0]}:{self.auth[1]}@" if self.auth else ""
         return f"{self.scheme}://{creds}{self.host}:{self.port}"
-
-    async def start(self, port: int = 0) -> _Server:
-        self._server = await asyncio.start_server(self._accept, self.host, port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            await asyncio.wait_for(self._handle(reader, writer), 300)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, TimeoutError, ValueError):
-            pass
-        except asyncio.CancelledError:
-            pass  # stop() cancels open connections; ending normally keeps 3.11's stream callback quiet
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-            await _close(writer)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raise NotImplementedError
 
     def _record(self, host: str, port: int, user: str | None, ok: bool) -> None:
         self.log.append((host, port))
@@ -193,7 +150,7 @@ class HttpProxy(_Server):
             try:
                 await asyncio.gather(_pipe(reader, b_writer), _pipe(b_reader, writer))
             finally:
-                await _close(b_writer)
+                await close_writer(b_writer)
             return
         await self._forward(method, target, version, headers, user_name, reader, writer)
 
@@ -253,7 +210,7 @@ class HttpProxy(_Server):
         try:
             await _pipe(b_reader, writer)
         finally:
-            await _close(b_writer)
+            await close_writer(b_writer)
 
 
 class Socks5Proxy(_Server):
@@ -329,7 +286,7 @@ class Socks5Proxy(_Server):
         try:
             await asyncio.gather(_pipe(reader, b_writer), _pipe(b_reader, writer))
         finally:
-            await _close(b_writer)
+            await close_writer(b_writer)
 
     @staticmethod
     async def _reply(writer: asyncio.StreamWriter, code: int) -> None:

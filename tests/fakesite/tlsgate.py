@@ -29,6 +29,7 @@ import struct
 from dataclasses import dataclass, field
 
 from .state import FakeSiteState
+from .tcpserver import TcpService
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
 
 
-class TlsGate:
+class TlsGate(TcpService):
     """`await gate.start()`, then clients connect to 127.0.0.1:`gate.port`; `await gate.stop()`."""
 
     def __init__(
@@ -152,45 +153,9 @@ class TlsGate:
         backend_host: str = "127.0.0.1",
         host: str = "127.0.0.1",
     ) -> None:
+        super().__init__(host)
         self.state = state
         self.backend = (backend_host, backend_port)
-        self.host = host
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task] = set()
-
-    async def start(self, port: int = 0) -> TlsGate:
-        self._server = await asyncio.start_server(self._accept, self.host, port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            await self._handle(reader, writer)
-        except asyncio.CancelledError:
-            pass  # stop() cancels open connections; ending normally keeps 3.11's stream callback quiet
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         state = self.state

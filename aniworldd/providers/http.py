@@ -11,6 +11,7 @@ every page, and the hoster resolvers reuse the same sessions and cookies.  The w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import random
@@ -165,7 +166,7 @@ class HttpClient:
         overrides: dict[str, Any] = {"timeout": float(timeout)}
         if user_agent:
             overrides["user_agent"] = user_agent
-        self.net = NetSettings(**{**_fields(base), **overrides})
+        self.net = dataclasses.replace(base, **overrides)
         self.user_agent = self.net.user_agent
         self.timeout = float(timeout)
         self.retries = max(0, int(retries))
@@ -560,10 +561,6 @@ class HttpClient:
         except TransportError as exc:
             raise _Retry(str(exc)) from None
         return self._page(raw, send.follow)
-
-
-def _fields(settings: NetSettings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
 
 
 def _host(url: str) -> str:

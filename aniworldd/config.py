@@ -69,6 +69,7 @@ LIVE_KEYS = frozenset(
         "hoster_failures_before_cooldown",
         "hoster_cooldown",
         "fragments",
+        "hls_downloader",
     )
 )
 
@@ -324,6 +325,9 @@ DOWNLOADS = _section(
         vol.Optional("hoster_failures_before_cooldown", default=3): vol.All(int, vol.Range(min=0, max=100)),
         vol.Optional("hoster_cooldown", default=1800.0): Duration,
         vol.Optional("fragments", default=16): vol.All(int, vol.Range(min=1, max=64)),
+        vol.Optional("hls_downloader", default="aniworldd"): vol.In(
+            ("aniworldd", "yt-dlp"), msg="expected aniworldd or yt-dlp"
+        ),
     }
 )
 

@@ -8,14 +8,16 @@ do not get one line each). Three figures:
 
 - `limit_s`: size / rate, what the link allows at best;
 - `ytdlp_default_s`: `yt-dlp -o FILE URL` with its defaults (one fragment at a time);
-- `daemon_s`: a running DownloadService (queue, yt-dlp child with `downloads.fragments`, progress parsing,
-  fsync + atomic move into the library), from `add()` to the download_complete event; the queue helpers
-  are bench/download.py's, so the figure is taken exactly like the mp4 one. `download_s` is the part up to
-  yt-dlp's "download finished" (the fragments are on disk); after it come yt-dlp's remux of the MPEG-TS
-  fragments into the .mp4 the library gets (`remux_s`), and the fsync + move.
+- `daemon_s`: a running DownloadService (queue, the download child with `downloads.fragments`: our own
+  HLS downloader, hls_fetch, which remuxes into MP4 while the fragments arrive; progress parsing, fsync +
+  atomic move into the library), from `add()` to the download_complete event; the queue helpers are
+  bench/download.py's, so the figure is taken exactly like the mp4 one. `download_s` is the part up to
+  the child's "finished" progress line (the last fragment is in); after it come the end of the remux
+  and the child's exit (`remux_s`), then the fsync + move.
 
 `--sweep 1,4,8,16` also times the daemon with each `downloads.fragments` value (how the default was
-chosen). Both yt-dlp runs include yt-dlp's remux of the MPEG-TS fragments into the .mp4 the library gets.
+chosen). `--hls-downloader yt-dlp` times the daemon with yt-dlp as its HLS downloader (the old path). The
+plain yt-dlp run includes yt-dlp's remux of the MPEG-TS fragments into the .mp4 the library gets.
 
 The stream is made once with ffmpeg (a short noisy clip at the target bitrate, then looped with `-c copy`
 and cut into 2 s fragments) and cached like tests/fakesite/media.py caches its videos, in the layout its
@@ -151,11 +153,11 @@ def time_ytdlp_default(url: str, work: Path) -> float:
 
 
 async def time_daemon(
-    work: Path, base: str, name: str, runs: int, fragments: int | None
+    work: Path, base: str, name: str, runs: int, fragments: int | None, engine: str = "aniworldd"
 ) -> list[tuple[float, float, float]]:
-    """(add -> download_complete, add -> yt-dlp's download finished, yt-dlp's remux) per run; the rest
+    """(add -> download_complete, add -> the child's "finished", the rest of the child) per run; the rest
     of the first is the fsync + move into the library."""
-    extra = "" if fragments is None else f", fragments: {fragments}"
+    extra = ("" if fragments is None else f", fragments: {fragments}") + f", hls_downloader: {engine}"
     warm = f"{HOSTER}-warm-2s/master.m3u8"
     async with Queue(work, base, 1, "", warmup=warm, extra=extra) as queue:
         service = queue.service
@@ -202,6 +204,7 @@ def main() -> int:
         "--sweep", default="", help="also time these downloads.fragments values, e.g. 1,4,8,16"
     )
     parser.add_argument("--fragments", type=int, default=None, help="downloads.fragments (default: config's)")
+    parser.add_argument("--hls-downloader", default="aniworldd", choices=["aniworldd", "yt-dlp"])
     args = parser.parse_args()
 
     media_dir = make_stream(cache_dir(), args.size_mb, args.kbps)
@@ -217,10 +220,10 @@ def main() -> int:
         wait_port(port)
         base = f"http://127.0.0.1:{port}/media"
         name = f"{HOSTER}-{CODE}/master.m3u8"
-        daemon = asyncio.run(time_daemon(work, base, name, args.runs, args.fragments))
+        daemon = asyncio.run(time_daemon(work, base, name, args.runs, args.fragments, args.hls_downloader))
         sweep = {}
         for n in [int(x) for x in args.sweep.split(",") if x.strip()]:
-            timed = asyncio.run(time_daemon(work, base, name, args.runs, n))
+            timed = asyncio.run(time_daemon(work, base, name, args.runs, n, args.hls_downloader))
             sweep[str(n)] = {
                 "daemon_s": round(statistics.median(t[0] for t in timed), 3),
                 "download_s": round(statistics.median(t[1] for t in timed), 3),
@@ -234,7 +237,8 @@ def main() -> int:
 
     fragments = args.fragments or load_text("", "defaults.yaml", env={})["downloads"]["fragments"]
     limit_s = size / args.rate if args.rate else None
-    daemon_s, ytdlp_s = statistics.median(t[0] for t in daemon), statistics.median(ytdlp)
+    daemon_s = statistics.median(t[0] for t in daemon)
+    ytdlp_s = statistics.median(ytdlp) if ytdlp else None  # --ytdlp-runs 0: not measured
     download_s = statistics.median(t[1] for t in daemon)
     remux_s = statistics.median(t[2] for t in daemon)
     result = {
@@ -244,9 +248,10 @@ def main() -> int:
         "download_s": round(download_s, 3),
         "download_ratio_vs_limit": round(download_s / limit_s, 3) if limit_s else None,
         "remux_s": round(remux_s, 3),
-        "ytdlp_default_s": round(ytdlp_s, 3),
-        "speedup_vs_ytdlp": round(ytdlp_s / daemon_s, 2),
+        "ytdlp_default_s": round(ytdlp_s, 3) if ytdlp_s else None,
+        "speedup_vs_ytdlp": round(ytdlp_s / daemon_s, 2) if ytdlp_s else None,
         "fragments": fragments,
+        "hls_downloader": args.hls_downloader,
         "sweep": sweep,
         "daemon_runs": [round(t[0], 3) for t in daemon],
         "ytdlp_runs": [round(x, 3) for x in ytdlp],

@@ -22,8 +22,11 @@ TEMP_PREFIX = "aw-"
 STAGING_SUFFIX = ".aniworldd-partial"
 
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
-#: yt-dlp's in-progress names: .part, .ytdl (fragment state), .part-FragN, .temp.<ext> (fixups), .pid (ours).
-_PARTIAL_RE = re.compile(r"(\.part(-Frag\d+)?(\.part)?|\.ytdl|\.temp\.[a-z0-9]+|\.pid|\.f\d+\.[a-z0-9]+)$")
+#: yt-dlp's in-progress names: .part, .ytdl (fragment state), .part-FragN, .temp.<ext> (fixups), .pid (ours),
+#: and hls_fetch's .hlsidx (its fragment state) and .hlsdata (the MPEG-TS it resumes from).
+_PARTIAL_RE = re.compile(
+    r"(\.part(-Frag\d+)?(\.part)?|\.ytdl|\.hlsidx(\.tmp)?|\.hlsdata|\.temp\.[a-z0-9]+|\.pid|\.f\d+\.[a-z0-9]+)$"
+)
 
 
 def slug(text: str) -> str:

@@ -67,18 +67,20 @@ class Launcher:
         argv: Sequence[str],
         cwd: Path,
         before_job: Callable[[int], None] | None = None,
+        hls: dict[str, Any] | None = None,
     ) -> asyncio.subprocess.Process:
         """A running yt-dlp child working on `argv` in `cwd` (the spare if there is one).
 
-        `before_job(pid)` runs once the child is chosen and before it may touch any file.
+        `before_job(pid)` runs once the child is chosen and before it may touch any file. `hls`: the
+        job for the child's own HLS downloader (hls_fetch), with `argv` as its fallback.
         """
         proc = await self._take_spare()
         if proc is not None:
             try:
-                return await self._hand_over(proc, argv, cwd, before_job)
+                return await self._hand_over(proc, argv, cwd, before_job, hls)
             except LaunchError as exc:  # the spare died while it waited (OOM killer, an admin's kill)
                 log.warning("prestarted yt-dlp was gone (%s); starting a new one", exc.reason)
-        return await self._hand_over(await self._start(), argv, cwd, before_job)
+        return await self._hand_over(await self._start(), argv, cwd, before_job, hls)
 
     async def _hand_over(
         self,
@@ -86,6 +88,7 @@ class Launcher:
         argv: Sequence[str],
         cwd: Path,
         before_job: Callable[[int], None] | None,
+        hls: dict[str, Any] | None = None,
     ) -> asyncio.subprocess.Process:
         try:
             if before_job is not None:
@@ -93,7 +96,7 @@ class Launcher:
         except BaseException:
             await asyncio.shield(_kill(proc))
             raise
-        job = json.dumps({"argv": list(argv), "cwd": str(cwd)}) + "\n"
+        job = json.dumps({"argv": list(argv), "cwd": str(cwd), "hls": hls}) + "\n"
         assert proc.stdin is not None
         try:
             proc.stdin.write(job.encode("utf-8"))

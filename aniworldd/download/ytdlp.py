@@ -13,9 +13,11 @@ Resume after a restart uses yt-dlp's `--continue`: the same output name finds th
 group so a restarted daemon can kill a download the previous (killed) daemon left running, before two
 writers could touch the same partial file.
 
-HLS fragments are fetched `downloads.fragments` at a time (`--concurrent-fragments`): each fragment costs
-a round trip, and one at a time a far CDN's latency, not the line, sets the speed (bench/hls.py). yt-dlp
-still appends them to the `.part` file in order and records the index, so resume works the same way.
+HLS fragments are fetched `downloads.fragments` at a time: each fragment costs a round trip, and one at
+a time a far CDN's latency, not the line, sets the speed (bench/hls.py). By default the child runs our
+own HLS downloader (hls_fetch: less CPU per fragment, remux while downloading) and yt-dlp only for
+streams it does not handle; `downloads.hls_downloader: yt-dlp` gives yt-dlp every stream
+(`--concurrent-fragments`). Both resume from their own fragment index.
 """
 
 from __future__ import annotations
@@ -249,6 +251,7 @@ class YtDlpRunner:
         fragments: int = 1,
         proxy: str | None = None,
         extra_args: Sequence[str] = (),
+        hls_downloader: str = "aniworldd",
     ) -> None:
         self.launcher = launcher or Launcher()
         #: `provider.proxy` (media goes the same way as the pages); None: yt-dlp honours the environment.
@@ -260,6 +263,8 @@ class YtDlpRunner:
         self.socket_timeout = socket_timeout
         self.retries = retries
         self.extra_args = list(extra_args)
+        #: `downloads.hls_downloader`: `aniworldd` (hls_fetch, yt-dlp for what it refuses) or `yt-dlp`.
+        self.hls_downloader = hls_downloader
 
     @classmethod
     def from_config(cls, downloads_cfg: dict, **overrides: object) -> YtDlpRunner:
@@ -268,6 +273,7 @@ class YtDlpRunner:
             "speed_limit": downloads_cfg.get("speed_limit"),
             "quality": downloads_cfg.get("quality"),
             "fragments": int(downloads_cfg.get("fragments") or 1),
+            "hls_downloader": downloads_cfg.get("hls_downloader") or "aniworldd",
         }
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -302,6 +308,26 @@ class YtDlpRunner:
         cmd += ["--", source.url]
         return cmd
 
+    def hls_job(self, source: MediaSource, stem: Path) -> dict | None:
+        """The job for our own HLS downloader (hls_fetch), or None when yt-dlp alone does this download.
+
+        yt-dlp keeps a download with a speed limit (its `--limit-rate`) and extra arguments (the user
+        asked for yt-dlp's behaviour); hls_fetch hands anything it does not handle back to yt-dlp.
+        """
+        if source.kind != "hls" or self.hls_downloader != "aniworldd" or self.speed_limit or self.extra_args:
+            return None
+        return {
+            "url": source.url,
+            "stem": str(stem),
+            "headers": dict(source.headers or {}),
+            "impersonate": "chrome",
+            "proxy": self.proxy,
+            "fragments": max(1, int(self.fragments)),
+            "quality": self.quality,
+            "retries": self.retries,
+            "socket_timeout": self.socket_timeout,
+        }
+
     async def start(
         self,
         source: MediaSource,
@@ -318,6 +344,7 @@ class YtDlpRunner:
                 self.arguments(source, stem),
                 stem.parent,
                 before_job=lambda pid: pid_file(stem).write_text(f"{pid}\n"),
+                hls=self.hls_job(source, stem),
             )
         except LaunchError as exc:
             raise DownloadError(exc.reason) from None

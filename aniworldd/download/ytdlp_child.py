@@ -6,7 +6,10 @@ modules). Then it prints `ready` and waits for one JSON line on stdin, `{"argv":
 and runs the real yt-dlp command line on it, exactly as `yt-dlp ARGV` would. End-of-file instead of a
 job (the daemon went away) exits quietly.
 
-This module must stay light: only the standard library and yt_dlp, no aniworldd imports.
+A job with an `hls` part is an HLS stream for our own fragment downloader (hls_fetch): it runs that,
+and falls back to the yt-dlp command line only when the stream has a shape it does not handle.
+
+This module must stay light: the standard library, yt_dlp, and hls_fetch (stdlib + curl_cffi).
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ def warm_up() -> None:
     with YoutubeDL({"quiet": True, "no_warnings": True, "allowed_extractors": ["generic"]}) as ydl:
         ydl.get_info_extractor("Generic")
         ydl.build_format_selector("bv*+ba/b")
+    import curl_cffi.requests  # noqa: F401
     import yt_dlp.downloader.hls  # noqa: F401
     import yt_dlp.downloader.http  # noqa: F401
     import yt_dlp.postprocessor.ffmpeg  # noqa: F401
+
+    import aniworldd.download.hls_fetch  # noqa: F401
 
 
 def quiet_fragment_progress() -> None:
@@ -61,6 +67,12 @@ def main() -> None:
         raise SystemExit(0)
     job = json.loads(line)
     os.chdir(job["cwd"])
+    if job.get("hls"):
+        from aniworldd.download.hls_fetch import run_job
+
+        status = run_job(job["hls"])
+        if status is not None:
+            _exit_now(status)
     sys.argv = ["yt-dlp", *job["argv"]]
     try:
         yt_dlp.main(job["argv"])

@@ -1,6 +1,7 @@
-"""HLS with concurrent fragments (`downloads.fragments`) through the real yt-dlp runner and the fake hosters:
-several fragment requests really are in flight at once, progress still gives percent, speed and ETA, and
-a download killed mid-way resumes from its fragment index (only the missing fragments are fetched again)
+"""HLS with concurrent fragments (`downloads.fragments`) through the real download child and the fake
+hosters, with both HLS downloaders (`downloads.hls_downloader`: our own hls_fetch, and yt-dlp's): several
+fragment requests really are in flight at once, progress still gives percent, speed and ETA, and a
+download killed mid-way resumes from its fragment index (only the missing fragments are fetched again)
 into the same file an uninterrupted download gives."""
 
 from __future__ import annotations
@@ -69,12 +70,19 @@ def hls(site: Site, code: str) -> MediaSource:
     return MediaSource(url=f"{site.origin}/media/luluvdo-{code}/master.m3u8", kind="hls", hoster="Luluvdo")
 
 
-async def test_fragments_in_parallel_progress_and_resume(site, tmp_path) -> None:
+#: The fragment index each downloader resumes from.
+INDEX_SUFFIX = {"aniworldd": ".hlsidx", "yt-dlp": ".mp4.ytdl"}
+
+
+@pytest.mark.parametrize("engine", ["aniworldd", "yt-dlp"])
+async def test_fragments_in_parallel_progress_and_resume(site, tmp_path, engine) -> None:
     make_media(site.state.media_dir, SECONDS)
-    runner = YtDlpRunner(fragments=4, socket_timeout=10, retries=1)
+    runner = YtDlpRunner(fragments=4, socket_timeout=10, retries=1, hls_downloader=engine)
     code = f"frag-{SECONDS}s"
 
-    # The reference: one uninterrupted download of the same stream.
+    # The reference: one uninterrupted download of the same stream (a small round trip per fragment, so
+    # fragments fetched side by side overlap).
+    site.state.media_delay = 0.02
     clean = await (await runner.start(hls(site, code), tmp_path / "aw-1-luluvdo-ger-dub")).wait()
     assert abs(float(probe(clean.path)["duration"]) - SECONDS) < 1.5
     assert site.max_inflight >= 2  # fragments really are fetched side by side
@@ -100,8 +108,8 @@ async def test_fragments_in_parallel_progress_and_resume(site, tmp_path) -> None
     assert err.value.kind == CANCELLED
     fetched_before = set(site.segments(code))
     assert 0 < len(fetched_before) < SECONDS
-    index = stem.parent / f"{stem.name}.mp4.ytdl"
-    assert index.is_file()  # the fragment index yt-dlp resumes from
+    index = stem.parent / f"{stem.name}{INDEX_SUFFIX[engine]}"
+    assert index.is_file()  # the fragment index the downloader resumes from
 
     # Progress with parallel fragments: percent only grows, speed and ETA are given.
     percents = [p.percent for p in reports if p.status == "downloading"]

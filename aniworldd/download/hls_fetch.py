@@ -202,7 +202,9 @@ class HlsDownload:
             if attempt:
                 await asyncio.sleep(min(10.0, 2.0 ** (attempt - 1)))
             try:
-                resp = await self.session.get(url, timeout=self.job.socket_timeout)
+                # No total time limit (a big fragment on a slow line may take minutes); the session's
+                # curl options end a transfer that stalls for socket_timeout instead, as yt-dlp's does.
+                resp = await self.session.get(url, timeout=None)
             except Exception as exc:  # curl's errors: timeouts, resets, DNS
                 error = str(exc).split(". See ", 1)[0] or type(exc).__name__
                 continue
@@ -392,12 +394,20 @@ def _ffmpeg_reason(errors: collections.deque[str], fallback: str) -> str:
 
 
 async def _run(job: Job) -> Path:
+    from curl_cffi import CurlOpt
     from curl_cffi.requests import AsyncSession
 
+    stall = max(1, round(job.socket_timeout))
     kwargs: dict[str, Any] = {
         "headers": job.headers,
         "max_clients": job.fragments + 2,
         "allow_redirects": True,
+        # `downloads` socket_timeout is an idle limit: no connection within it, or under 1 byte/s for it.
+        "curl_options": {
+            CurlOpt.CONNECTTIMEOUT_MS: stall * 1000,
+            CurlOpt.LOW_SPEED_LIMIT: 1,
+            CurlOpt.LOW_SPEED_TIME: stall,
+        },
     }
     if job.impersonate:
         kwargs["impersonate"] = job.impersonate

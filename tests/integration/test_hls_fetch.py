@@ -5,6 +5,7 @@ starts over instead of giving a broken file, and a shape it does not handle (byt
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import os
 from pathlib import Path
@@ -92,6 +93,21 @@ class HlsServer:
             raise web.HTTPNotFound()
         if shape == "flaky" and index == 3 and self.hits[f"{shape}/{name}"] == 1:
             raise web.HTTPServiceUnavailable()
+        if shape in ("slow", "stall") and index == 2:
+            # "slow": the fragment trickles in over ~3 socket timeouts, never idle for one;
+            # "stall": its first answer sends the headers and then stays silent.
+            data = self.segments[index].read_bytes()
+            resp = web.StreamResponse(headers={"Content-Length": str(len(data))})
+            await resp.prepare(request)
+            if shape == "stall" and self.hits[f"{shape}/{name}"] == 1:
+                await asyncio.sleep(4)
+                raise ConnectionResetError  # never completes
+            step = len(data) // 12 + 1
+            for i in range(0, len(data), step):
+                await resp.write(data[i : i + step])
+                await asyncio.sleep(0.25 if shape == "slow" else 0)
+            await resp.write_eof()
+            return resp
         data = self.segments[index].read_bytes()
         return web.Response(body=_encrypt(data, self.iv(index)) if shape == "aes" else data)
 
@@ -150,6 +166,15 @@ async def test_a_fragment_failing_once_is_retried(server, runner, tmp_path) -> N
     result, _ = await download(runner, server.source("flaky"), tmp_path / "aw-3-luluvdo-ger-dub")
     assert server.hits["flaky/seg003.ts"] == 2
     assert abs(float(probe(result.path)["duration"]) - SECONDS) < 1.5
+
+
+async def test_socket_timeout_is_an_idle_limit_not_a_total_one(server, tmp_path) -> None:
+    runner = YtDlpRunner(fragments=4, socket_timeout=1, retries=1)
+    slow, _ = await download(runner, server.source("slow"), tmp_path / "aw-10-luluvdo-ger-dub")
+    assert server.hits["slow/seg002.ts"] == 1  # ~3 s for one fragment with a 1 s timeout: not cut off
+    stalled, _ = await download(runner, server.source("stall"), tmp_path / "aw-11-luluvdo-ger-dub")
+    assert server.hits["stall/seg002.ts"] == 2  # the silent answer was given up and fetched again
+    assert sha256(slow.path) == sha256(stalled.path)
 
 
 async def test_a_missing_fragment_fails_with_its_number(server, runner, tmp_path) -> None:

@@ -38,7 +38,7 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 
 COPY packaging/docker/config.yaml /usr/share/aniworldd/config.yaml
-COPY config.example.yaml /usr/share/aniworldd/config.example.yaml
+COPY aniworldd/config.example.yaml /usr/share/aniworldd/config.example.yaml
 COPY --chmod=0755 packaging/docker/entrypoint.sh /usr/local/bin/aniworldd-entrypoint
 
 ENV ANIWORLDD_CONFIG=/config/config.yaml \

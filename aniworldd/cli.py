@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "aniworldd.commands.queue",
     "aniworldd.commands.ops",
     "aniworldd.commands.provider",
+    "aniworldd.commands.remove",
     "aniworldd.commands.auth",
     "aniworldd.commands.login",
     "aniworldd.commands.doctor",

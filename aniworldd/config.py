@@ -324,7 +324,7 @@ DOWNLOADS = _section(
         ),
         vol.Optional("hoster_failures_before_cooldown", default=3): vol.All(int, vol.Range(min=0, max=100)),
         vol.Optional("hoster_cooldown", default=1800.0): Duration,
-        vol.Optional("fragments", default=16): vol.All(int, vol.Range(min=1, max=64)),
+        vol.Optional("fragments", default=24): vol.All(int, vol.Range(min=1, max=64)),
         vol.Optional("hls_downloader", default="aniworldd"): vol.In(
             ("aniworldd", "yt-dlp"), msg="expected aniworldd or yt-dlp"
         ),
@@ -695,7 +695,9 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
-    return load_text(text, str(path), env, path.resolve().parent)
+    # Relative paths are relative to the folder of the file as named, not of a symlink's target: the
+    # repository's config.example.yaml is a link into the package, and its `./data` means the checkout's.
+    return load_text(text, str(path), env, Path(os.path.abspath(path)).parent)
 
 
 def check_file(path: str | Path, env: Mapping[str, str] | None = None) -> list[ConfigIssue]:

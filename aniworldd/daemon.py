@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from aniworldd import __version__
+from aniworldd import __version__, logtail
 from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
 from aniworldd.commands import load_or_report
@@ -39,6 +39,7 @@ from aniworldd.services.download_service import DownloadService
 from aniworldd.services.library_service import LibraryService
 from aniworldd.services.metadata_service import MetadataService, provider_fetcher
 from aniworldd.services.notifications import AppriseNotifier, WebhookNotifier
+from aniworldd.services.poster_service import PosterService
 from aniworldd.services.refresh_service import RefreshService
 from aniworldd.services.scan_service import ScanService
 from aniworldd.systemd import Notifier, setup_logging
@@ -100,6 +101,7 @@ class Daemon:
         ctx.series = AnimeSeriesService(store)
         ctx.config_service = ConfigService(self.config_path, data_dir, bus, running=cfg)
         ctx.extras["metrics"] = Metrics(bus)  # a bus listener: counts downloads and scans for /metrics
+        ctx.extras["logtail"] = logtail.install()  # the last 200 log lines for GET /api/system/logs
         self.ctx = ctx
 
         await self._start_library(ctx)
@@ -123,7 +125,7 @@ class Daemon:
         await ctx.scan.start()  # starts the watcher when library.watch
         self._on_stop(ctx.scan.close)
         if ctx.config["library"]["scan_on_start"]:
-            ctx.scan.request_scan()
+            ctx.scan.request_scan(requested=False)  # the daemon's own scan: no "Scan finished" notice
 
     def _build_provider(self, ctx: AppContext) -> ProviderSet:
         """aniworld.to + s.to on one shared HTTP client (hosters and cover downloads reuse it)."""
@@ -204,6 +206,7 @@ class Daemon:
         ctx.extras["metadata"] = metadata
         await metadata.start(ctx.bus)
         self._on_stop(metadata.close)
+        ctx.extras["posters"] = PosterService(ctx.store, cfg["data_dir"])  # thumbnails for the library grid
         refresh = RefreshService(
             ctx.store, ctx.anime, ctx.queue, cfg["provider"], cfg["downloads"], bus=ctx.bus
         )
@@ -271,6 +274,7 @@ def run(arg: str | None) -> int:
     if config is None:
         return 1
     setup_logging(config["logging"]["level"])
+    logtail.install()  # from the first line on (the system page's live log)
     old, new = raise_nofile_limit()
     if new != old:
         log.info("open files limit raised from %d to %d", old, new)

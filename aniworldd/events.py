@@ -30,6 +30,8 @@ SCAN_FAILED = "scan_failed"
 SERIES_ADDED = "series_added"
 SERIES_UPDATED = "series_updated"
 NEW_EPISODES = "new_episodes"
+#: A series was removed from the library (DELETE /api/anime/{key}): open UIs leave its page, MQTT tells it.
+SERIES_REMOVED = "series_removed"
 CONFIG_CHANGED = "config_changed"
 #: Provider reachability changed (a captcha / browser check started or ended): webhooks, MQTT, UI banner.
 HEALTH = "health"
@@ -44,6 +46,7 @@ WS_ROOMS: dict[str, str] = {
     SCAN_COMPLETE: "scan_progress",
     SCAN_FAILED: "scan_progress",
     HEALTH: "downloads",
+    SERIES_REMOVED: "downloads",
 }
 
 

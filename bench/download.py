@@ -126,7 +126,9 @@ class OneSource:
                 if self._given:
                     raise StopAsyncIteration
                 self._given = True
-                return Candidate(MediaSource(url=url, kind="mp4", hoster="VOE"))
+                # The kind a hoster resolver reports: an HLS playlist goes to the HLS downloader.
+                kind = "hls" if ".m3u8" in url else "mp4"
+                return Candidate(MediaSource(url=url, kind=kind, hoster="VOE"))
 
             def record(self, *args) -> None:
                 pass

@@ -58,7 +58,7 @@ def copy_config(example: Path, target: Path) -> bool:
         return False
     text = example.read_text(encoding="utf-8")
     doc = yaml.safe_load(text) or {}
-    source_dir = example.resolve().parent
+    source_dir = Path(os.path.abspath(example)).parent  # as named: the repository's example is a symlink
     target_dir = target.parent.resolve() if target.parent.exists() else Path(os.path.abspath(target.parent))
     rebased = rebase(doc, source_dir, target_dir)
     body = render_update(text, rebased) if rebased != doc else text

@@ -1,4 +1,5 @@
-"""/api/anime and /api/library: missing episodes, series detail, provider search, add by link, rescan."""
+"""/api/anime and /api/library: missing episodes, series detail, provider search, add by link, rescan,
+remove."""
 
 from __future__ import annotations
 
@@ -74,7 +75,10 @@ async def detail(request: web.Request) -> web.Response:
     source = ctx.library if ctx.library is not None else ctx.anime
     if source is None:
         raise Unavailable("the library component is not available", {"component": "library"})
-    return json_response(_detail_shape(await source.detail(key)))
+    data = _detail_shape(await source.detail(key))
+    # The download language the queue picks when none is chosen (the series page's default choice).
+    data.setdefault("preferred_languages", list(ctx.config.get("downloads", {}).get("language") or []))
+    return json_response(data)
 
 
 def _search_item(item: object) -> dict:
@@ -139,3 +143,22 @@ async def match(request: web.Request) -> web.Response:
     if isinstance(result, dict):
         response = {**result, **response}
     return json_response(response)
+
+
+async def remove(request: web.Request) -> web.Response:
+    """DELETE /api/anime/{key}[?delete_files=true]: the AnimeService removes; the queue cancels the series'
+    downloads; a kept folder is rescanned at once so it shows up as unmatched (not re-added)."""
+    ctx = ctx_of(request)
+    anime = service(request, "anime")
+    key = params(request)["key"]
+    delete_files = query(request)["delete_files"]
+    result = await anime.remove(key, delete_files=delete_files, queue=ctx.queue)
+    request.app[CACHE].anime.invalidate()
+    request.app[CACHE].queue.invalidate()
+    if result.get("files_kept") and result.get("root") and ctx.scan is not None:
+        ctx.scan.request_folders([(result["root"], result["folder"])])
+    name = result.get("name") or key
+    message = f"{name} removed" + (" and its folder deleted" if result["files_deleted"] else "")
+    if result.get("files_kept"):
+        message += "; its files were kept"
+    return json_response({"status": "success", "message": message, **result})

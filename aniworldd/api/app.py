@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import voluptuous as vol
 from aiohttp import web
 
-from aniworldd.api import library_extras, notifications, static, system
+from aniworldd.api import library_extras, notifications, posters, static, system
 from aniworldd.api.cache import CACHE, ResponseCache
 from aniworldd.api.common import BODY, CTX, IDENTITY, PARAMS, QUERY, error_response
 from aniworldd.api.context import AppContext
@@ -126,7 +126,7 @@ def _wrap(route: Route, fn: Handler) -> Handler:
 #: Route modules beside the seed's table: a `ROUTES` list in the table format (registered through the same
 #: wrapper, so auth, validation and OpenAPI cover them) and an `add_routes(app)` hook for what is not JSON
 #: API (/metrics, the calendar feed).
-EXTRA_ROUTE_MODULES = (system, library_extras, notifications)
+EXTRA_ROUTE_MODULES = (system, library_extras, notifications, posters)
 
 
 def _extra_routes(app: web.Application) -> list[Route]:

@@ -38,8 +38,9 @@ QUEUE_EVENTS = frozenset(
         events.DOWNLOAD_FAILED,
     }
 )
-#: Events that never change what GET /api/anime returns (everything else invalidates it).
-ANIME_IGNORED = frozenset({events.DOWNLOAD_PROGRESS, events.SCAN_PROGRESS, events.QUEUE_STATUS})
+#: Events that never change what GET /api/anime returns (everything else invalidates it). queue_status does
+#: (each summary carries its queued_count); it is published once per queue change, not per progress tick.
+ANIME_IGNORED = frozenset({events.DOWNLOAD_PROGRESS, events.SCAN_PROGRESS})
 
 
 def _encode(data: Any) -> tuple[bytes, bytes | None]:

@@ -17,6 +17,7 @@ from aiohttp import web
 from aniworldd.api.common import IDENTITY, body, json_response, params, service
 from aniworldd.api.middlewares import config_error
 from aniworldd.config import SECTIONS, ConfigError, ConfigIssue, parse_yaml
+from aniworldd.config_docs import config_schema
 from aniworldd.services.auth_service import LOGIN, Forbidden
 from aniworldd.services.errors import ServiceError
 
@@ -316,3 +317,31 @@ async def restore_backup(request: web.Request) -> web.Response:
         _require_login_for(request, backup, stored)
     restored = await svc.restore(name)
     return json_response(_redacted(restored))
+
+
+# ---- schema for the config page ----------------------------------------------------------------------
+
+
+def _secret_part(path: tuple[str, ...]) -> str | None:
+    """What of a secret option is hidden: "value" (all of it), "password" (the one inside a URL), or None."""
+    if path in SECRET_VALUES:
+        return "value"
+    return "password" if path in SECRET_URL_PASSWORDS else None
+
+
+def annotated_schema() -> dict:
+    """config_docs.config_schema() plus what only this module knows: which options are secret (shown as
+    SECRET_PLACEHOLDER) and which an API key may not change (LOGIN_ONLY_SETTINGS)."""
+    doc = copy.deepcopy(config_schema())
+    for option in doc["options"]:
+        path = tuple(option["path"].split("."))
+        option["secret"] = _secret_part(path) is not None
+        option["secret_part"] = _secret_part(path)
+        option["login_only"] = any(path[: len(p)] == p for p in LOGIN_ONLY_SETTINGS)
+    doc["secret_placeholder"] = SECRET_PLACEHOLDER
+    return doc
+
+
+async def get_config_schema(request: web.Request) -> web.Response:
+    """Every option's type, default, unit, allowed values and description, for the UI's config page."""
+    return json_response(await asyncio.to_thread(annotated_schema))

@@ -267,7 +267,10 @@ def auth_middleware(public_paths: set[str]) -> Callable:
         if api:
             check_same_origin(request)
             check_json_body(request)
-        protected = api and path not in public_paths
+        # Public: the exact path, or the route template of a parameterised public route (posters).
+        resource = request.match_info.route.resource
+        template = resource.canonical if resource is not None else path
+        protected = api and path not in public_paths and template not in public_paths
         ctx = request.app[CTX]
         auth = ctx.auth
         if auth is not None:

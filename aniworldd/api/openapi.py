@@ -2,8 +2,8 @@
 
 The document is derived from schemas.ROUTES (paths, verbs, auth, voluptuous request schemas converted to
 JSON Schema, response shapes), never written by hand, so tests over it exercise what the server really does.
-The docs page is rendered on the server (no JavaScript, no CDN): it must work on an offline NAS and under the
-strict Content-Security-Policy every response carries.
+The docs page is rendered on the server (no CDN; its only script is the UI's theme.js for dark mode): it must
+work on an offline NAS and under the strict Content-Security-Policy every response carries.
 """
 
 from __future__ import annotations
@@ -235,70 +235,117 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI_KEY])
 
 
-_CSS = """
-body{font:15px/1.5 system-ui,sans-serif;max-width:980px;margin:2rem auto;padding:0 1rem;color:#1d2330}
-body{background:#fff}
-h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ccd;text-transform:capitalize}
-.op{border:1px solid #dde;border-radius:6px;margin:.8rem 0;padding:.4rem .8rem}
-.op summary{cursor:pointer;list-style:none}.m{display:inline-block;min-width:4.2rem;font-weight:700}
-.GET{color:#1a7f37}.POST{color:#0b5cad}.PUT{color:#9a6700}.DELETE{color:#b42318}
-code,pre{font-family:ui-monospace,monospace;font-size:13px}pre{background:#f5f6f8;padding:.6rem;overflow:auto}
-.lock{color:#777;font-size:12px}table{border-collapse:collapse}td{padding:2px 10px 2px 0;vertical-align:top}
-@media (prefers-color-scheme:dark){body{background:#14171c;color:#dde}pre{background:#1f242c}
-.op{border-color:#333a45}h2{border-color:#333a45}}
-"""
+#: The docs page looks like the web UI: the vendored Bootstrap, a small stylesheet of its own, and the UI's
+#: theme.js, which sets data-bs-theme from prefers-color-scheme (dark mode) before the first paint. All
+#: three come from /static (the CSP allows only 'self'; an inline <style> would be refused).
+DOCS_HEAD = (
+    "<link rel='icon' href='data:,'>"
+    "<link rel='stylesheet' href='/static/vendor/bootstrap-5.3.9/bootstrap.min.css'>"
+    "<link rel='stylesheet' href='/static/api_docs.css'>"
+    "<link rel='stylesheet' href='/static/a11y.css'>"
+    "<script src='/static/theme.js'></script>"
+)
+_METHOD_CLASS = {
+    "GET": "text-bg-success",
+    "POST": "text-bg-primary",
+    "PUT": "text-bg-warning",
+    "PATCH": "text-bg-info",
+    "DELETE": "text-bg-danger",
+}
+
+
+def _schema_block(schema: Any) -> str:
+    return f"<pre class='docs-json'><code>{html.escape(json.dumps(schema, indent=2))}</code></pre>"
+
+
+def _operation_html(method: str, path: str, op: dict) -> str:
+    esc = html.escape
+    badge = _METHOD_CLASS.get(method, "text-bg-secondary")
+    lock = (
+        "<span class='badge rounded-pill text-bg-light border ms-auto'>auth</span>"
+        if op.get("security")
+        else "<span class='badge rounded-pill border text-body-secondary ms-auto'>public</span>"
+    )
+    parts = [
+        f"<details class='op card mb-2' id='{esc(op['operationId'])}'>"
+        f"<summary class='card-header d-flex flex-wrap align-items-center gap-2'>"
+        f"<span class='badge method {badge}'>{method}</span><code class='op-path'>{esc(path)}</code>"
+        f"<span class='op-summary'>{esc(op['summary'])}</span>{lock}</summary><div class='card-body'>"
+    ]
+    if op.get("description"):
+        parts.append(f"<p>{esc(op['description'])}</p>")
+    if op.get("parameters"):
+        rows = "".join(
+            f"<tr><td><code>{esc(p['name'])}</code></td><td>{esc(p['in'])}</td>"
+            f"<td><code class='docs-inline'>{esc(json.dumps(p['schema']))}</code></td>"
+            f"<td>{esc(p.get('description', ''))}</td></tr>"
+            for p in op["parameters"]
+        )
+        parts.append(
+            "<h3 class='h6 mt-3'>Parameters</h3><div class='table-responsive'><table class='table table-sm'>"
+            "<thead><tr><th>Name</th><th>In</th><th>Schema</th><th>Description</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>"
+        )
+    if "requestBody" in op:
+        body = op["requestBody"]["content"]["application/json"]["schema"]
+        parts.append(f"<h3 class='h6 mt-3'>Request body (JSON)</h3>{_schema_block(body)}")
+    rows = ""
+    for status, resp in op["responses"].items():
+        schema = next(iter(resp.get("content", {}).values()), {}).get("schema")
+        shown = f"<code class='docs-inline'>{esc(json.dumps(schema))}</code>" if schema else ""
+        rows += f"<tr><td><b>{esc(status)}</b></td><td>{esc(resp['description'])}</td><td>{shown}</td></tr>"
+    parts.append(
+        "<h3 class='h6 mt-3'>Responses</h3><div class='table-responsive'><table class='table table-sm mb-0'>"
+        f"<tbody>{rows}</tbody></table></div></div></details>"
+    )
+    return "".join(parts)
 
 
 def render_docs(spec: dict) -> str:
     esc = html.escape
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-        f"<title>{esc(spec['info']['title'])} API</title><style>{_CSS}</style></head><body>",
-        f"<h1>{esc(spec['info']['title'])} API <small>{esc(spec['info']['version'])}</small></h1>",
-        f"<p>{esc(spec['info']['description'])}</p>",
-        "<p>Machine-readable: <a href='/api/openapi.json'>/api/openapi.json</a> (OpenAPI 3.1).</p>",
-    ]
+    title = esc(spec["info"]["title"])
     by_tag: dict[str, list[tuple[str, str, dict]]] = {}
     for path, methods in spec["paths"].items():
         for method, op in methods.items():
             by_tag.setdefault(op["tags"][0], []).append((method.upper(), path, op))
+    toc = "".join(
+        f"<li class='nav-item'><a class='nav-link' href='#{esc(tag)}'>{esc(tag)}</a></li>" for tag in by_tag
+    )
+    parts = [
+        "<!doctype html><html lang='en' data-bs-theme='light'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        "<meta name='color-scheme' content='light dark'>",
+        f"<title>{title} API</title>{DOCS_HEAD}</head><body class='api-docs'>",
+        "<header><nav class='navbar border-bottom bg-body-tertiary' aria-label='Main'>"
+        "<div class='container-xl'>"
+        f"<a class='navbar-brand fw-semibold' href='/'>{title}</a>"
+        "<span class='navbar-text me-auto'>API documentation</span>"
+        "<a class='btn btn-outline-secondary btn-sm' href='/api/openapi.json'>openapi.json</a>"
+        "</div></nav></header>",
+        "<main class='container-xl py-3'>",
+        f"<h1 class='h3'>{title} API <small class='text-body-secondary fs-6'>"
+        f"{esc(spec['info']['version'])}</small></h1>",
+        f"<p>{esc(spec['info']['description'])}</p>",
+        "<p class='small text-body-secondary'>Machine-readable: <a href='/api/openapi.json'>"
+        "/api/openapi.json</a> (OpenAPI 3.1).</p>",
+        f"<ul class='nav nav-pills small mb-2 docs-toc'>{toc}"
+        "<li class='nav-item'><a class='nav-link' href='#schemas'>schemas</a></li></ul>",
+    ]
     for tag, ops in by_tag.items():
-        parts.append(f"<h2 id='{esc(tag)}'>{esc(tag)}</h2>")
-        for method, path, op in ops:
-            lock = "" if not op.get("security") else " <span class='lock'>(auth)</span>"
-            parts.append(
-                f"<details class='op'><summary><span class='m {method}'>{method}</span> "
-                f"<code>{esc(path)}</code>"
-                f" — {esc(op['summary'])}{lock}</summary>"
-            )
-            if op.get("description"):
-                parts.append(f"<p>{esc(op['description'])}</p>")
-            if op.get("parameters"):
-                rows = "".join(
-                    f"<tr><td><code>{esc(p['name'])}</code></td><td>{esc(p['in'])}</td>"
-                    f"<td><code>{esc(json.dumps(p['schema']))}</code></td>"
-                    f"<td>{esc(p.get('description', ''))}</td></tr>"
-                    for p in op["parameters"]
-                )
-                parts.append(f"<h4>Parameters</h4><table>{rows}</table>")
-            if "requestBody" in op:
-                body = op["requestBody"]["content"]["application/json"]["schema"]
-                parts.append(f"<h4>Request body (JSON)</h4><pre>{esc(json.dumps(body, indent=2))}</pre>")
-            rows = ""
-            for status, resp in op["responses"].items():
-                schema = next(iter(resp.get("content", {}).values()), {}).get("schema")
-                shown = f"<code>{esc(json.dumps(schema))}</code>" if schema else ""
-                description = esc(resp["description"])
-                rows += f"<tr><td><b>{esc(status)}</b></td><td>{description}</td><td>{shown}</td></tr>"
-            parts.append(f"<h4>Responses</h4><table>{rows}</table></details>")
-    parts.append("<h2 id='schemas'>Schemas</h2>")
+        parts.append(f"<section aria-labelledby='{esc(tag)}'>")
+        parts.append(
+            f"<h2 class='h5 mt-4 pb-1 border-bottom text-capitalize' id='{esc(tag)}'>{esc(tag)}</h2>"
+        )
+        parts.extend(_operation_html(method, path, op) for method, path, op in ops)
+        parts.append("</section>")
+    parts.append("<h2 class='h5 mt-4 pb-1 border-bottom' id='schemas'>Schemas</h2>")
     for name, schema in spec["components"]["schemas"].items():
         parts.append(
-            f"<details class='op' id='schema-{esc(name)}'><summary><code>{esc(name)}</code></summary>"
-            f"<pre>{esc(json.dumps(schema, indent=2))}</pre></details>"
+            f"<details class='op card mb-2' id='schema-{esc(name)}'><summary class='card-header'>"
+            f"<code>{esc(name)}</code></summary><div class='card-body'>{_schema_block(schema)}</div>"
+            "</details>"
         )
-    parts.append("</body></html>")
+    parts.append("</main></body></html>")
     return "".join(parts)
 
 

@@ -1,4 +1,5 @@
-"""/api/queue: status (paginated), add, remove, priority, start/stop/pause/resume, retry, clear completed."""
+"""/api/queue: status (paginated), history (finished items), add, remove, priority, start/stop/pause/resume,
+retry, clear completed."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from aniworldd.api.cache import CACHE, cached_response
-from aniworldd.api.common import body, json_response, params, query, service
+from aniworldd.api.common import body, ctx_of, json_response, params, query, service
 from aniworldd.services.errors import NotFound
+from aniworldd.services.history import HistoryService
 
 
 async def status(request: web.Request) -> web.Response:
@@ -45,6 +47,13 @@ async def add(request: web.Request) -> web.Response:
         },
         status=201,
     )
+
+
+async def history(request: web.Request) -> web.Response:
+    """Finished items for the history page; the database answers, so no running queue is needed."""
+    q = query(request)
+    svc = HistoryService(ctx_of(request).store)
+    return json_response(await svc.page(q["status"], q.get("q"), q["limit"], q["offset"]))
 
 
 async def _action(request: web.Request, method: str, message: str) -> web.Response:

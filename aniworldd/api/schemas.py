@@ -223,6 +223,38 @@ QUEUE_STATUS_QUERY = vol.Schema(
 )
 
 
+#: GET /api/queue/completed (the history page, issue 17): finished items, filtered and paged.
+QUEUE_HISTORY_QUERY = vol.Schema(
+    {
+        vol.Optional(
+            "status", default="all", description="all finished items, or only completed or failed ones"
+        ): vol.In(("all", "completed", "failed")),
+        vol.Optional(
+            "q", description="only series whose name or key contains this text (case-insensitive)"
+        ): vol.All(str, vol.Length(max=200)),
+        vol.Optional("limit", default=50, description="items per page"): query_int(1, QUEUE_PAGE_MAX),
+        vol.Optional("offset", default=0, description="items to skip (the next page)"): query_int(
+            0, QUEUE_OFFSET_MAX
+        ),
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+
+#: DELETE /api/anime/{key}: unknown parameters are refused (a misspelt delete_files must not pass unnoticed).
+ANIME_REMOVE_QUERY = vol.Schema(
+    {
+        vol.Optional(
+            "delete_files",
+            default=False,
+            description="also delete the series folder (only inside a configured library root, never "
+            "through a symlink); the files are kept when omitted",
+        ): QueryBool
+    },
+    extra=vol.PREVENT_EXTRA,
+)
+
+
 @json_schema({"type": "string", "minLength": 1, "maxLength": 255})
 def AnimeId(value: Any) -> str:  # noqa: N802
     """A key, or (backward compatibility) a folder name; resolved to a key by the handler."""
@@ -326,7 +358,12 @@ COMPONENTS: dict[str, dict] = {
                 "additionalProperties": {"type": "array", "items": {"type": "integer"}},
             },
             "missing_count": {"type": "integer"},
-        }
+            "listed_count": {"type": "integer", "description": "episodes the provider lists"},
+            "on_disk_count": {"type": "integer", "description": "listed episodes present on disk"},
+            "queued_count": {"type": "integer", "description": "pending or downloading queue items"},
+            "languages": {"type": "array", "items": {"type": "string"}, "description": "of the files"},
+        },
+        ["key", "name", "site", "folder", "link", "missing_episodes", "missing_count"],
     ),
     "EpisodeStatus": _obj(
         {
@@ -348,6 +385,25 @@ COMPONENTS: dict[str, dict] = {
             "description": NULLABLE_STR,
             "episodes": list_of("EpisodeStatus"),
         }
+    ),
+    "SeriesRemoved": _obj(
+        {
+            "status": {"type": "string"},
+            "message": {"type": "string"},
+            "key": {"type": "string"},
+            "name": {"type": "string"},
+            "site": {"type": "string"},
+            "folder": NULLABLE_STR,
+            "root": NULLABLE_STR,
+            "files_deleted": {"type": "boolean", "description": "the series folder was deleted"},
+            "files_kept": {
+                "type": "boolean",
+                "description": "a folder stays on disk; the next scan lists it as unmatched",
+            },
+            "cancelled_downloads": {"type": "integer", "description": "queue items cancelled and removed"},
+            "warning": {"type": "string", "description": "files that could not be deleted"},
+        },
+        ["status", "message", "key", "files_deleted", "files_kept", "cancelled_downloads"],
     ),
     "SearchResult": _obj(
         {
@@ -377,8 +433,30 @@ COMPONENTS: dict[str, dict] = {
             "status": {"type": "string", "description": "pending, downloading, completed, failed, cancelled"},
             "priority": {"type": "string"},
             "progress": {"type": "number"},
+            "episode_title": {"type": "string", "description": "in GET /api/queue/status and queue_status"},
         },
         ["id", "serie_id", "serie_folder", "serie_name", "episode", "status", "progress"],
+    ),
+    "QueueHistory": _obj(
+        {
+            "items": {
+                "type": "array",
+                "items": {
+                    "allOf": [ref("DownloadItem")],
+                    "properties": {
+                        "error": {**NULLABLE_STR, "description": "why a failed item failed"},
+                        "finished_at": {**TIMESTAMP, "description": "when it completed or failed"},
+                    },
+                },
+                "description": "newest first",
+            },
+            "total": _TOTAL,
+            "counts": _obj({"completed": {"type": "integer"}, "failed": {"type": "integer"}}),
+            "status": {"type": "string", "enum": ["all", "completed", "failed"]},
+            "q": {"type": "string"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        }
     ),
     "QueueStatus": _obj(
         {
@@ -449,6 +527,39 @@ COMPONENTS: dict[str, dict] = {
         ["config", "effective"],
     ),
     "ConfigValidation": _obj({"valid": {"type": "boolean"}, "errors": list_of("ConfigIssue")}),
+    "ConfigOption": {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "dotted path, e.g. downloads.quality"},
+            "section": {"type": "string"},
+            "type": {
+                "type": "string",
+                "enum": ["bool", "int", "float", "duration", "rate", "string", "list", "enum", "mapping"],
+            },
+            "choices": {"type": "array", "description": "allowed values (enum) or list items"},
+            "default": {},
+            "unit": NULLABLE_STR,
+            "description": {"type": "string", "description": "the comment of the key in config.example.yaml"},
+            "secret": {"type": "boolean"},
+            "restart": {"type": "boolean", "description": "a change applies when the daemon restarts"},
+            "essential": {"type": "boolean", "description": "shown first on the config page"},
+            "login_only": {"type": "boolean", "description": "an API key may not change it"},
+        },
+        "required": ["path", "section", "type", "default", "description", "secret", "restart", "essential"],
+        "additionalProperties": True,
+    },
+    "ConfigSchema": _obj(
+        {
+            "sections": {
+                "type": "array",
+                "items": _obj(
+                    {"id": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"}}
+                ),
+            },
+            "options": list_of("ConfigOption"),
+            "secret_placeholder": {"type": "string"},
+        }
+    ),
     "ConfigBackup": _obj(
         {"name": {"type": "string"}, "size": {"type": "integer"}, "created_at": {"type": "string"}}
     ),
@@ -624,6 +735,17 @@ ROUTES: list[Route] = [
         needs="config_service",
     ),
     Route(
+        "GET",
+        "/api/config/schema",
+        "config.get_config_schema",
+        "Every config option: type, allowed values, default, unit, description",
+        "config",
+        responses={200: ("the options, in the order the config page shows them", ref("ConfigSchema"))},
+        description="Types and allowed values come from the validation schema, descriptions from the "
+        "comments of config.example.yaml; `essential` options are shown first, `restart` ones apply after a "
+        "restart.",
+    ),
+    Route(
         "POST",
         "/api/config/backups/{name}/restore",
         "config.restore_backup",
@@ -699,6 +821,29 @@ ROUTES: list[Route] = [
         needs="library|anime",
         description="anime_id is the series key; a folder name is accepted for backward compatibility and "
         "resolved to its key once.",
+    ),
+    Route(
+        "DELETE",
+        "/api/anime/{key}",
+        "anime.remove",
+        "Remove a series from the library (and its queued downloads); files kept unless delete_files",
+        "anime",
+        params={"key": Key},
+        query=ANIME_REMOVE_QUERY,
+        responses={
+            200: ("removed", ref("SeriesRemoved")),
+            400: ("bad key or query parameter", None),
+            404: ("unknown series", None),
+            409: ("delete_files refused: the folder is outside the library roots or a symlink", None),
+            503: ("delete_files refused: the library root is not mounted or the folder not writable", None),
+        },
+        needs="anime",
+        description="The series leaves the library, monitoring and the calendar; its pending, failed and "
+        "running downloads are cancelled and removed (a running one is stopped, its temp files deleted). "
+        "Without delete_files the folder stays on disk with its marker: scans list it under "
+        "/api/library/unmatched (series deleted) instead of adding it back; adding the series again or "
+        "matching the folder brings it back. Announced as a series_removed event (WebSocket room downloads, "
+        "MQTT <base>/event). Nothing changes when the request is refused.",
     ),
     Route(
         "GET",
@@ -800,6 +945,19 @@ ROUTES: list[Route] = [
         needs="queue",
     ),
     Route(
+        "GET",
+        "/api/queue/completed",
+        "queue.history",
+        "Download history: completed and failed items with the failure reason, newest first",
+        "queue",
+        query=QUEUE_HISTORY_QUERY,
+        responses={200: ("one page of finished items", ref("QueueHistory"))},
+        description="Read from the database (works while the queue is stopped). `status` picks completed "
+        "or failed items, `q` filters on the series name or key, `limit`/`offset` page; `total` counts the "
+        "matching items, `counts` each kind matching `q`. Failed items carry the reason in `error`. Items "
+        "removed from the queue (Clear completed, remove) are not listed.",
+    ),
+    Route(
         "DELETE",
         "/api/queue/completed",
         "queue.clear_completed",
@@ -849,6 +1007,9 @@ ROUTES: list[Route] = [
         "download_complete, download_failed, queue_status, scan_progress, scan_complete, scan_failed. "
         "queue_status carries a QueueStatus with the first page of each list (50 active and pending, 20 "
         "completed and failed) and `<list>_total`, so its size does not grow with the queue. "
+        "scan_progress carries `partial` and scan_complete `scope` (full | partial: a few folders, e.g. "
+        "after a download) and `requested` (true when a user asked for the scan: API, CLI, MQTT; false for "
+        "the daemon's own scans); `unmatched` in scan_complete is the list of unmatched folder names. "
         'Authenticate with ?token=JWT or the Authorization header. {"action": "ping"} answers pong.',
     ),
     Route(

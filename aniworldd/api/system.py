@@ -21,11 +21,14 @@ from typing import Any
 
 from aiohttp import web
 
-from aniworldd import __version__
+from aniworldd import __version__, logtail
 from aniworldd.api import health
+from aniworldd.api.common import IDENTITY, QUERY
 from aniworldd.api.context import AppContext
 from aniworldd.events import iso_timestamp, to_json
+from aniworldd.logtail import CAPACITY
 from aniworldd.metrics import CONTENT_TYPE, Metrics
+from aniworldd.services.auth_service import API_KEY, Forbidden, scope_allows
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,36 @@ def disk_usage(roots: list[str]) -> list[dict]:
         entry: dict[str, Any] = {"root": root, "exists": Path(root).is_dir()}
         try:
             usage = shutil.disk_usage(root)
+        except OSError as exc:
+            entry.update(free_bytes=None, total_bytes=None, free_gb=None, error=exc.strerror or str(exc))
+        else:
+            entry.update(free_bytes=usage.free, total_bytes=usage.total, free_gb=round(usage.free / 1e9, 2))
+        result.append(entry)
+    return result
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The path, or its nearest existing parent: a temp dir made at the first download has its disk."""
+    path = path.absolute()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def storage_usage(config: dict) -> list[dict]:
+    """Free/total bytes where the daemon writes besides the library: its data dir and the download temp dir.
+
+    A folder not created yet reports the disk it will be created on (`exists` false); errors are reported.
+    """
+    dirs = [("data", config.get("data_dir")), ("temp", (config.get("downloads") or {}).get("temp_dir"))]
+    result = []
+    for role, value in dirs:
+        if not value:
+            continue
+        path = Path(value)
+        entry: dict[str, Any] = {"role": role, "path": str(value), "exists": path.is_dir()}
+        try:
+            usage = shutil.disk_usage(_existing_ancestor(path))
         except OSError as exc:
             entry.update(free_bytes=None, total_bytes=None, free_gb=None, error=exc.strerror or str(exc))
         else:
@@ -152,8 +185,9 @@ async def system_status(request: web.Request) -> web.Response:
     ctx = _request_ctx(request)
     uptime = ctx.uptime_s
     started = datetime.now(UTC) - timedelta(seconds=uptime)
-    disks, db_size = await asyncio.gather(
+    disks, storage, db_size = await asyncio.gather(
         asyncio.to_thread(disk_usage, list(ctx.config["library"]["roots"])),
+        asyncio.to_thread(storage_usage, ctx.config),
         asyncio.to_thread(_database_size, ctx),
     )
     body: dict[str, Any] = {
@@ -164,6 +198,7 @@ async def system_status(request: web.Request) -> web.Response:
         "data_dir": ctx.config["data_dir"],
         "database": {"provider": ctx.store.provider, "url": ctx.store.safe_url, "size_bytes": db_size},
         "library": disks,
+        "storage": storage,
         "queue": None,
         "scan": None,
         "mqtt": mqtt_state(ctx),
@@ -234,6 +269,23 @@ STATUS_SCHEMA: dict = {
                 "type": "object",
                 "properties": {
                     "root": {"type": "string"},
+                    "exists": {"type": "boolean"},
+                    "free_bytes": {"type": ["integer", "null"]},
+                    "total_bytes": {"type": ["integer", "null"]},
+                    "free_gb": _NUM_OR_NULL,
+                    "error": {"type": "string"},
+                },
+            },
+        },
+        "storage": {
+            "type": "array",
+            "description": "free space of the data dir and the download temp dir (a folder not created "
+            "yet: the disk it will be on, exists false)",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "role": {"type": "string", "enum": ["data", "temp"]},
+                    "path": {"type": "string"},
                     "exists": {"type": "boolean"},
                     "free_bytes": {"type": ["integer", "null"]},
                     "total_bytes": {"type": ["integer", "null"]},
@@ -345,6 +397,81 @@ async def system_doctor(request: web.Request) -> web.Response:
     return web.json_response(report.to_dict())
 
 
+# -- the last log lines (issue 17): the ring buffer aniworldd.logtail keeps, read by the system page ------
+
+LOG_LINE_SCHEMA: dict = {
+    "type": "object",
+    "required": ["seq", "at", "level", "logger", "message"],
+    "properties": {
+        "seq": {"type": "integer", "description": "increases by one per line; ask for ?after=<seq>"},
+        "at": {"type": "string", "format": "date-time"},
+        "level": {"type": "string", "description": "DEBUG, INFO, WARNING, ERROR or CRITICAL"},
+        "logger": {"type": "string"},
+        "message": {"type": "string", "description": "credentials masked"},
+    },
+}
+LOGS_SCHEMA: dict = {
+    "type": "object",
+    "required": ["lines", "last", "capacity", "dropped"],
+    "properties": {
+        "lines": {"type": "array", "items": LOG_LINE_SCHEMA, "description": "oldest first"},
+        "last": {"type": "integer", "description": "newest sequence number (0: nothing logged yet)"},
+        "capacity": {"type": "integer", "description": "lines the daemon keeps"},
+        "dropped": {
+            "type": "integer",
+            "description": "lines after `after` that fell out of the buffer before they were asked for",
+        },
+    },
+}
+
+
+def _logs_query() -> Any:
+    import voluptuous as vol
+
+    from aniworldd.api.schemas import query_int
+
+    return vol.Schema(
+        {
+            vol.Optional(
+                "after",
+                default=0,
+                description="only lines with a greater seq (the `last` of the previous answer)",
+            ): query_int(0, 9_999_999_999),
+            vol.Optional(
+                "limit", description=f"at most this many (the newest); all {CAPACITY} when omitted"
+            ): (query_int(0, CAPACITY)),
+        },
+        extra=vol.ALLOW_EXTRA,
+    )
+
+
+def _require_admin(request: web.Request) -> None:
+    """Log lines can tell a lot about the house (paths, hosts, errors): API keys need the `admin` scope,
+    like the configuration. Login tokens may (the owner)."""
+    identity = request.get(IDENTITY)
+    if identity is not None and identity.kind == API_KEY and not scope_allows(identity.scope, "admin"):
+        raise Forbidden(
+            f"this API key has scope {identity.scope!r}; GET /api/system/logs needs 'admin'",
+            {"scope": identity.scope, "needed": "admin"},
+            code="insufficient_scope",
+        )
+
+
+def log_tail_of(ctx: AppContext) -> Any:
+    """The daemon's LogTail; an app built without the daemon (tests, tools) attaches the process's one."""
+    tail = ctx.extras.get("logtail")
+    if tail is None:
+        tail = ctx.extras["logtail"] = logtail.install()
+    return tail
+
+
+async def system_logs(request: web.Request) -> web.Response:
+    _require_admin(request)
+    ctx = _request_ctx(request)
+    q = request.get(QUERY) or {}
+    return web.json_response(log_tail_of(ctx).lines(q.get("after", 0), q.get("limit")))
+
+
 def _route_table() -> list:
     """/api/system/status in the API's route table (auth, OpenAPI); empty if that table is not there."""
     try:
@@ -373,6 +500,22 @@ def _route_table() -> list:
             "says. A failing step carries a fix hint; a step that could not run because an earlier one "
             "failed says `skipped: <step> failed`. Proxy passwords never appear.",
             responses={200: ("one step per link, in order", DOCTOR_SCHEMA)},
+        ),
+        Route(
+            "GET",
+            "/api/system/logs",
+            system_logs,
+            "The last log lines of the daemon (credentials masked)",
+            "system",
+            query=_logs_query(),
+            description="The daemon keeps its last 200 log lines in memory. `after` returns only newer "
+            "lines, so a page can poll for what is new; `last` is the value to send next time "
+            "(smaller than a remembered one after a restart: start again from 0). API keys need the "
+            "`admin` scope.",
+            responses={
+                200: ("log lines, oldest first", LOGS_SCHEMA),
+                403: ("an API key without the admin scope", None),
+            },
         ),
     ]
 

@@ -387,7 +387,10 @@ def restore_backup(archive: Path, config_path: Path | None, write_markers: bool 
         if config_bytes is not None:
             assert config_path is not None
             new_cfg = load_text(
-                config_bytes.decode("utf-8"), str(config_path), os.environ, config_path.resolve().parent
+                config_bytes.decode("utf-8"),
+                str(config_path),
+                os.environ,
+                Path(os.path.abspath(config_path)).parent,
             )
         else:
             new_cfg = load_config(config_path)

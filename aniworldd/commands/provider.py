@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
 
-from aniworldd.commands.labels import episode_label
+from aniworldd.core.labels import episode_label
 from aniworldd.providers.base import SITES, ProviderError
 
 

@@ -18,8 +18,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
-from aniworldd.commands.labels import episode_label
 from aniworldd.commands.token_store import read_token
+from aniworldd.core.labels import episode_label
 
 TIMEOUT = 30.0
 

@@ -1,5 +1,6 @@
-"""Episode labels the CLI prints: the same as the web UI's `episodeLabel` (aniworldd/web/app.js), so a user
-reads "S01E01" / "Movie 1" everywhere and can copy a label from one into a search of the other."""
+"""Episode labels for people: the same as the web UI's `episodeLabel` (aniworldd/web/app.js), used by the CLI,
+notifications, API messages and doctor, so a user reads "S01E01" / "Movie 1" everywhere and can copy a label
+from one into a search of the other. (File names follow `library.naming`, which is the user's choice.)"""
 
 from __future__ import annotations
 

@@ -56,7 +56,10 @@ class PartialFlusher:
                 since_scan += self.poll
                 if since_scan >= RESCAN_SECONDS or not self._files:
                     since_scan = 0.0
-                    self._open_new()
+                    try:
+                        self._open_new()
+                    except OSError:  # out of descriptors, temp dir gone: only this round's scan is lost
+                        pass
                 self._sync_grown()
         finally:
             for fd, _ in self._files.values():

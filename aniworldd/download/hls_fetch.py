@@ -81,7 +81,7 @@ class Job:
     headers: dict[str, str]
     impersonate: str | None = "chrome"
     proxy: str | None = None
-    fragments: int = 16
+    fragments: int = 24
     quality: str = "best"
     retries: int = 5
     socket_timeout: float = 30.0
@@ -194,6 +194,8 @@ class HlsDownload:
         self.job = job
         self.session = session
         self._keys: dict[str, asyncio.Future[bytes]] = {}
+        #: Requests in flight at once (`downloads.fragments`).
+        self._slots = asyncio.Semaphore(job.fragments)
 
     async def get(self, url: str, what: str, limit: int | None = None) -> bytes:
         """One GET with the job's retries (exponential pause, 10 s at most)."""
@@ -239,7 +241,8 @@ class HlsDownload:
         return data
 
     async def fragment(self, index: int, segment: Segment, count: int) -> bytes:
-        data = await self.get(segment.uri, f"fragment {index + 1} of {count}")
+        async with self._slots:
+            data = await self.get(segment.uri, f"fragment {index + 1} of {count}")
         if segment.key is not None and segment.key.method == "AES-128":
             iv = segment.key.iv or segment.sequence.to_bytes(16, "big")
             data = decrypt(data, await self.key(segment.key), iv)
@@ -309,9 +312,13 @@ class HlsDownload:
         return job.final_path
 
     async def in_order(self, segments: list[Segment], start: int):
-        """The fragments from `start` on, in order, with `fragments` requests in flight."""
+        """The fragments from `start` on, in order, with `fragments` requests in flight.
+
+        Up to twice that many are started ahead: a fragment that arrived before the one the file needs
+        next waits in memory without holding a request slot, so one slow fragment does not idle the rest.
+        """
         count = len(segments)
-        window = self.job.fragments
+        window = 2 * self.job.fragments
         tasks: dict[int, asyncio.Task[bytes]] = {}
         launched = start
         try:

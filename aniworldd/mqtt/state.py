@@ -33,15 +33,24 @@ SUBSCRIBED = frozenset(
         ev.SCAN_COMPLETE,
         ev.SCAN_FAILED,
         ev.NEW_EPISODES,
+        ev.SERIES_REMOVED,
         ev.CONFIG_CHANGED,
         HEALTH_EVENT,
         HOSTER_HEALTH_EVENT,
     }
 )
 #: Bus events forwarded verbatim (seed envelope) to `<base>/event`; new_episodes beyond the seed's four
-#: because "a new episode was found" is what an automation most often wants to announce.
+#: because "a new episode was found" is what an automation most often wants to announce, series_removed so
+#: a dashboard can drop the series.
 FORWARDED = frozenset(
-    {ev.DOWNLOAD_COMPLETE, ev.DOWNLOAD_FAILED, ev.SCAN_COMPLETE, ev.SCAN_FAILED, ev.NEW_EPISODES}
+    {
+        ev.DOWNLOAD_COMPLETE,
+        ev.DOWNLOAD_FAILED,
+        ev.SCAN_COMPLETE,
+        ev.SCAN_FAILED,
+        ev.NEW_EPISODES,
+        ev.SERIES_REMOVED,
+    }
 )
 
 #: Dirty flags the bridge's publishers watch (one per retained state topic).

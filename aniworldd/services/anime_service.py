@@ -7,6 +7,7 @@ the filesystem only for the series folder and its marker. Every change is announ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from pathlib import Path
@@ -16,13 +17,20 @@ from pony.orm import select
 
 from aniworldd.core.markers import MARKER_NAME, MarkerError, read_marker, write_marker
 from aniworldd.core.roots import missing_root_reason
-from aniworldd.core.validators import EPISODE_MAX, clean_text, safe_join, sanitize_filename
-from aniworldd.db.models import ACTIVE_STATUSES, utcnow
+from aniworldd.core.validators import (
+    EPISODE_MAX,
+    clean_text,
+    safe_join,
+    sanitize_filename,
+    validate_series_key,
+)
+from aniworldd.db.models import ACTIVE_STATUSES, FAILED, utcnow
 from aniworldd.db.services import series_to_dict
 from aniworldd.db.store import Store
-from aniworldd.events import NEW_EPISODES, SERIES_ADDED, SERIES_UPDATED, EventBus
+from aniworldd.events import NEW_EPISODES, SERIES_ADDED, SERIES_REMOVED, SERIES_UPDATED, EventBus
 from aniworldd.providers.base import SearchResult, SeriesInfo
 from aniworldd.providers.registry import LinkError, ProviderSet
+from aniworldd.services import folder_removal
 from aniworldd.services.errors import BadRequest, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
@@ -208,7 +216,10 @@ class AnimeService:
             raise NotFound(f"unknown series {key!r}", details={"key": key})
         provider = self.providers.for_site(row["site"])
         info = await provider.get_series(key, fresh=True)
-        result = await self.store.run(self._save, info, None, None)
+        # revive=False: a series removed while its page was being read stays removed.
+        result = await self.store.run(self._save, info, None, None, False)
+        if result is None:
+            raise NotFound(f"unknown series {key!r}", details={"key": key})
         series = result["series"]
         data = {"key": key, "folder": series["folder"], "name": series["name"], "site": series["site"]}
         if result["new"]:
@@ -235,8 +246,12 @@ class AnimeService:
             return None
         return {"site": s.site}
 
-    def _save(self, info: SeriesInfo, root: str | None, folder: str | None) -> dict:
-        """Upsert the series and diff its episodes (runs on the DB thread, one transaction)."""
+    def _save(
+        self, info: SeriesInfo, root: str | None, folder: str | None, revive: bool = True
+    ) -> dict | None:
+        """Upsert the series and diff its episodes (runs on the DB thread, one transaction).
+
+        `revive` False (a refresh): a removed series is left removed and None is returned."""
         e = self.store.e
         now = utcnow()
         fields = {
@@ -254,6 +269,8 @@ class AnimeService:
             "last_refreshed": now,
         }
         s = e.AnimeSeries.get(key=info.key)
+        if not revive and (s is None or s.deleted_at is not None):
+            return None
         created = s is None or s.deleted_at is not None
         # The first provider read (a new series, or a row the scanner made from a marker) only populates;
         # after that every episode we did not know yet is a new one.
@@ -423,3 +440,120 @@ class AnimeService:
         if row is None:
             raise NotFound(f"unknown series {key!r}", details={"key": key})
         return await self.providers.for_site(row["site"]).get_episode_links(key, season, episode)
+
+    # -- remove --------------------------------------------------------------------------------------------
+
+    async def remove(self, key: str, *, delete_files: bool = False, queue: Any = None) -> dict:
+        """Remove a series from the library: its row is soft-deleted (history kept; adding it again
+        revives it), its queue items are cancelled and hidden through `queue.remove` (a running download
+        is killed, its temp files deleted), and with `delete_files` its folder is deleted too.
+
+        Every refusal (unknown key 404, a folder outside the configured roots or behind a symlink 409,
+        an unmounted root or an unwritable folder 503) comes before anything changes. Files kept: the
+        folder keeps its marker, and the scanner lists it as unmatched ("series was deleted") instead of
+        adding it back; adding the series again, or matching the folder, brings it back.
+        """
+        try:
+            key = validate_series_key(key)
+        except ValueError as exc:
+            raise BadRequest(str(exc), {"key": key}) from None
+        row = await self.store.run(self._removal_row, key)
+        if row is None:
+            raise NotFound(f"unknown series {key!r}", details={"key": key})
+        target = None
+        if delete_files:
+            target = await asyncio.to_thread(
+                folder_removal.check_deletable, row["root"], row["folder"], [str(r) for r in self.roots]
+            )
+        cancel = await self.store.run(self._soft_delete, key)
+        if cancel is None:  # removed by someone else in between
+            raise NotFound(f"unknown series {key!r}", details={"key": key})
+        cancelled = 0
+        if queue is not None:
+            for item_id in cancel:
+                try:
+                    await queue.remove(item_id)
+                    cancelled += 1
+                except NotFound:
+                    pass
+        files_deleted, warning = False, None
+        if target is not None and target.exists:
+            try:
+                trash = await asyncio.to_thread(folder_removal.move_aside, target, key)
+            except OSError as exc:
+                await self.store.run(self._undelete, key)
+                raise Unavailable(
+                    f"cannot delete {target.path}: {exc.strerror or exc}; the series was kept"
+                    + (f" (its {cancelled} queued download(s) were cancelled)" if cancelled else ""),
+                    {"key": key, "path": target.path},
+                    code="files_not_deleted",
+                ) from None
+            warning = await asyncio.to_thread(folder_removal.purge, trash)
+            files_deleted = True
+            await self.store.run(self._forget_files, key)
+        data = {"key": key, "folder": row["folder"], "name": row["name"], "site": row["site"]}
+        result = {
+            **data,
+            "root": row["root"],
+            "files_deleted": files_deleted,
+            "files_kept": bool(row["folder"]) and not files_deleted,
+            "cancelled_downloads": cancelled,
+        }
+        if warning:
+            result["warning"] = warning
+        self._publish(SERIES_REMOVED, {**data, "files_deleted": files_deleted})
+        log.info(
+            "removed series %s%s (%d queued download(s) cancelled)",
+            key,
+            " and its folder" if files_deleted else "",
+            cancelled,
+        )
+        return result
+
+    def _removal_row(self, key: str) -> dict | None:
+        s = self.store.e.AnimeSeries.get(key=key)
+        if s is None or s.deleted_at is not None:
+            return None
+        return {"name": s.name, "site": s.site, "folder": s.folder, "root": s.root}
+
+    def _soft_delete(self, key: str) -> list[int] | None:
+        """Mark the series deleted; returns the ids of its queue items the queue must cancel and remove
+        (pending, downloading, failed: they may own temp files). Finished ones are only hidden."""
+        s = self.store.e.AnimeSeries.get(key=key)
+        if s is None or s.deleted_at is not None:
+            return None
+        now = utcnow()
+        s.deleted_at = now
+        cancel = []
+        for item in s.queue_items:
+            if item.deleted_at is not None:
+                continue
+            if item.status in (*ACTIVE_STATUSES, FAILED):
+                cancel.append(item.id)
+            else:
+                item.deleted_at = now
+        return sorted(cancel)
+
+    def _undelete(self, key: str) -> None:
+        """Take back _soft_delete (the folder could not be deleted): the row and the finished queue
+        items it hid (same stamp) come back; cancelled downloads stay cancelled."""
+        s = self.store.e.AnimeSeries.get(key=key)
+        if s is None or s.deleted_at is None:
+            return
+        stamp = s.deleted_at
+        for item in s.queue_items:
+            if item.deleted_at == stamp:
+                item.deleted_at = None
+        s.deleted_at = None
+
+    def _forget_files(self, key: str) -> None:
+        """After the folder was deleted: no episode is on disk; rows that only existed for a file go."""
+        s = self.store.e.AnimeSeries.get(key=key)
+        if s is None:
+            return
+        for ep in list(s.episodes):
+            if not ep.listed:
+                ep.delete()
+            elif ep.on_disk_path is not None or ep.on_disk_language is not None:
+                ep.on_disk_path = None
+                ep.on_disk_language = None

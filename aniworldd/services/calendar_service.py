@@ -65,6 +65,7 @@ class CalendarService:
         done = e.DownloadQueueItem.select(
             lambda q: (
                 q.status == COMPLETED
+                and q.series.deleted_at is None
                 and q.completed_at is not None
                 and q.completed_at >= since
                 and q.completed_at <= until

@@ -113,7 +113,8 @@ class ConfigService:
             atomic_write(self.backup_dir / f"config-{stamp}.yaml", self.path.read_bytes())
             self._prune()
         mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o600
-        atomic_write(self.path, text.encode("utf-8"), mode)
+        # Through a symlink to its target: replacing the link itself would cut the user's file loose.
+        atomic_write(self.path.resolve(), text.encode("utf-8"), mode)
 
     def _prune(self) -> None:
         backups = sorted(self.backup_dir.glob("config-*.yaml"))

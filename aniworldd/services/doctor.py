@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from aniworldd.core.labels import episode_label
 from aniworldd.net import challenge as walls
 from aniworldd.net.dns import DnsError, SystemResolver, is_address
 from aniworldd.net.proxy import proxy_for, redact, resolves_remotely, scrub_credentials
@@ -759,7 +760,7 @@ def _season_summary(info: SeriesInfo) -> str:
 
 
 def _code(season: int, number: int) -> str:
-    return f"Film {number:02d}" if season == 0 else f"S{season:02d}E{number:03d}"
+    return episode_label(season, number)
 
 
 def _episodes_in_order(info: SeriesInfo) -> list[tuple[int, int]]:

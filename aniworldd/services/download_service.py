@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 from pony.orm import count, desc, flush, select
 
 from aniworldd.config import LANGUAGE_CODES, LIVE_KEYS
+from aniworldd.core.labels import episode_label
 from aniworldd.core.markers import read_marker, write_marker
 from aniworldd.core.naming import build_episode_path
 from aniworldd.core.roots import ROOT_WAIT, missing_root_reason, root_of
@@ -184,7 +185,7 @@ def _episode_pairs(episodes: Any) -> list[tuple[int, int]]:
 
 
 def _label(season: int, episode: int) -> str:
-    return f"S{season:02d}E{episode:03d}"
+    return episode_label(season, episode)
 
 
 def default_folder(name: str, year: int | None) -> str:
@@ -350,6 +351,7 @@ class DownloadService:
         self.runner.speed_limit, self.runner.quality = running["speed_limit"], running["quality"]
         self.runner.launcher.warm_seconds = float(running["warm_start"])
         self.runner.fragments = int(running["fragments"])
+        self.runner.hls_downloader = running["hls_downloader"]
         if hasattr(self.finder, "hosters_pref"):
             self.finder.hosters_pref = list(running["hosters"])
             self.finder.languages_pref = list(self.languages)
@@ -654,15 +656,30 @@ class DownloadService:
         pending = live.filter(lambda i: i.status == PENDING).order_by(lambda i: (i.priority_rank, i.id))
         done = live.filter(lambda i: i.status == COMPLETED).order_by(desc(item.completed_at), desc(item.id))
         failed = live.filter(lambda i: i.status == FAILED).order_by(desc(item.updated_at), desc(item.id))
-        return {
-            "lists": {
-                DOWNLOADING: page(active, DOWNLOADING),
-                PENDING: page(pending, PENDING),
-                COMPLETED: page(done, COMPLETED),
-                FAILED: page(failed, FAILED),
-            },
-            "counts": {state: int(counts.get(state, 0)) for state in STATUS_LISTS},
+        lists = {
+            DOWNLOADING: page(active, DOWNLOADING),
+            PENDING: page(pending, PENDING),
+            COMPLETED: page(done, COMPLETED),
+            FAILED: page(failed, FAILED),
         }
+        self._add_episode_titles([d for rows in lists.values() for d in rows])
+        return {"lists": lists, "counts": {state: int(counts.get(state, 0)) for state in STATUS_LISTS}}
+
+    def _add_episode_titles(self, items: list[dict]) -> None:
+        """(DB thread) `episode_title` for the items of one status page, in one query: the queue page shows
+        "S01E02 · <title>". Filtering by key and number (not each triple) keeps it one indexed query."""
+        if not items:
+            return
+        keys = sorted({d["key"] for d in items})
+        numbers = sorted({d["episode"] for d in items})
+        rows = select(
+            (ep.series.key, ep.season, ep.number, ep.title, ep.title_en)
+            for ep in self.store.e.Episode
+            if ep.series.key in keys and ep.number in numbers
+        )
+        titles = {(k, season, n): t or t_en or "" for k, season, n, t, t_en in rows}
+        for d in items:
+            d["episode_title"] = titles.get((d["key"], d["season"], d["episode"]), "")
 
     async def close(self) -> None:
         """Stop workers for shutdown: active items go back to pending, partial files stay for the restart."""
@@ -1165,6 +1182,7 @@ class DownloadService:
                 "folder": done["folder"],
                 "season": info["season"],
                 "episode": info["episode"],
+                "name": info["name"],  # the series title: the UI's "Downloaded 12 episodes of <name>"
                 "language": language,
                 "path": str(dst),
                 "size_bytes": size,

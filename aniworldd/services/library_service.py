@@ -47,8 +47,15 @@ class LibraryService:
     # ---- summaries --------------------------------------------------------------------------------
 
     async def summaries(self, only_missing: bool = True) -> list[dict]:
-        """AnimeSummary per live series: {key, name, site, folder, link, missing_episodes, missing_count},
-        sorted by name; only those missing something unless only_missing is False."""
+        """AnimeSummary per live series: {key, name, site, folder, link, missing_episodes, missing_count,
+        listed_count, on_disk_count, queued_count, languages}, sorted by name; only those missing something
+        unless only_missing is False.
+
+        The counts are what a library card shows ("38/38 on disk, 2 queued"): listed_count = episodes the
+        provider lists, on_disk_count = those of them present (missing_count = the rest), queued_count =
+        pending or downloading queue items, languages = the languages of the files present (sorted).
+        Three queries for the whole library, whatever its size (the UI asks for 2,000 series at once).
+        """
         return await self.store.run(self._summaries, only_missing)
 
     def _summaries(self, only_missing: bool) -> list[dict]:
@@ -64,6 +71,10 @@ class LibraryService:
                 "folder": folder,
                 "link": link,
                 "missing_episodes": {},
+                "listed_count": 0,
+                "on_disk_count": 0,
+                "queued_count": 0,
+                "languages": set(),
             }
             for sid, key, name, site, folder, link in cur.fetchall()
         }
@@ -77,11 +88,31 @@ class LibraryService:
         is_missing = self.is_missing
         for sid, season, number, path, lang in cur.fetchall():
             s = series.get(sid)
-            if s is not None and is_missing(path, lang):
+            if s is None:
+                continue
+            s["listed_count"] += 1
+            if is_missing(path, lang):
                 s["missing_episodes"].setdefault(str(season), []).append(number)
+            else:
+                s["on_disk_count"] += 1
+                if lang:
+                    s["languages"].add(lang)
+        active = list(ACTIVE_STATUSES)
+        cur.execute(
+            self._dialect.q(
+                'SELECT "series", COUNT(*) FROM "download_queue_item" WHERE "deleted_at" IS NULL '
+                f'AND "status" IN ({",".join("?" * len(active))}) GROUP BY "series"'
+            ),
+            active,
+        )
+        for sid, count in cur.fetchall():
+            s = series.get(sid)
+            if s is not None:
+                s["queued_count"] = int(count)
         out = []
         for s in series.values():
-            s["missing_count"] = sum(len(v) for v in s["missing_episodes"].values())
+            s["missing_count"] = s["listed_count"] - s["on_disk_count"]
+            s["languages"] = sorted(s["languages"])
             if s["missing_count"] or not only_missing:
                 out.append(s)
         out.sort(key=lambda s: (s["name"].casefold(), s["key"]))
@@ -217,6 +248,8 @@ class LibraryService:
         name = row["name"] if row else folder
         link = (row and row["link"]) or self._link(site, key)
         root = await asyncio.to_thread(self._write_match, folder, key, site, roots, row, name, link)
+        if row is not None and row["deleted"]:  # a removed series whose files were kept comes back
+            await self.store.run(self._revive, key, root, folder)
         if self.scan is not None:
             await self.scan.scan_folders([(root, folder)])
         return {"key": key, "site": site, "name": name, "link": link, "folder": folder, "root": root}
@@ -268,6 +301,11 @@ class LibraryService:
             "root": s.root,
             "deleted": s.deleted_at is not None,
         }
+
+    def _revive(self, key: str, root: str, folder: str) -> None:
+        s = self.store.e.AnimeSeries.get(key=key)
+        if s is not None and s.deleted_at is not None:
+            s.set(deleted_at=None, root=root, folder=folder, matched=True)
 
     def _link(self, site: str, key: str) -> str:
         base = site_urls(self.config.get("provider", {}), site)[0]

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from aniworldd import __version__
+from aniworldd.core.labels import episode_label
 from aniworldd.events import (
     DOWNLOAD_COMPLETE,
     DOWNLOAD_FAILED,
@@ -230,7 +231,7 @@ class WebhookNotifier(_OutboxNotifier):
 def _episode_label(data: dict) -> str:
     season, episode = data.get("season"), data.get("episode")
     if isinstance(season, int) and isinstance(episode, int):
-        return f"S{season:02d}E{episode:03d}"
+        return episode_label(season, episode)
     return ""
 
 

@@ -42,11 +42,16 @@ class _Request:
     full: bool = False
     folders: set[Folder] = field(default_factory=set)
     waiters: list[asyncio.Future] = field(default_factory=list)
+    #: Someone asked for this scan (API, CLI, MQTT command); False for the daemon's own scans (start, watcher,
+    #: after a download or a match). scan_complete carries it as `requested`, so a UI says "Scan finished"
+    #: only for a scan a user started, never for the rescans that follow each download.
+    requested: bool = False
 
     def merge(self, other: _Request) -> None:
         self.full = self.full or other.full
         self.folders |= other.folders
         self.waiters.extend(other.waiters)
+        self.requested = self.requested or other.requested
 
 
 @dataclass(slots=True)
@@ -94,7 +99,7 @@ class ScanService:
 
     async def scan_all(self) -> dict:
         """Full scan of every root; waits for it (joins the queued follow-up when a scan is running)."""
-        return await self._submit(_Request(full=True))
+        return await self._submit(_Request(full=True, requested=True))
 
     async def scan_series(self, key: str) -> dict:
         """Rescan one series' folder; NotFound for an unknown key. When its folder is unknown or gone a full
@@ -102,18 +107,23 @@ class ScanService:
         loc = await self.store.run(self._series_location, key)
         if loc is None:
             raise NotFound(f"unknown series {key!r}", {"key": key})
-        return await self._submit(_Request(folders={loc}) if loc else _Request(full=True))
+        return await self._submit(
+            _Request(folders={loc}, requested=True) if loc else _Request(full=True, requested=True)
+        )
 
     async def scan_folders(self, folders: Iterable[Folder]) -> dict:
         """Rescan the given (root, folder) pairs only (used after matching a folder)."""
         return await self._submit(_Request(folders=_normalized(folders)))
 
-    def request_scan(self, keys: list[str] | None = None) -> None:
-        """Ask for a scan and return at once; requests made during a scan coalesce into one follow-up."""
+    def request_scan(self, keys: list[str] | None = None, requested: bool = True) -> None:
+        """Ask for a scan and return at once; requests made during a scan coalesce into one follow-up.
+        `requested=False` for the daemon's own scans (scan_on_start): no "Scan finished" notice for those."""
         if not keys:
-            self._enqueue(_Request(full=True))
+            self._enqueue(_Request(full=True, requested=requested))
             return
-        task = asyncio.get_running_loop().create_task(self._request_keys(list(keys)), name="scan-request")
+        task = asyncio.get_running_loop().create_task(
+            self._request_keys(list(keys), requested), name="scan-request"
+        )
         task.add_done_callback(_log_failure)
 
     def request_folders(self, folders: Iterable[Folder]) -> None:
@@ -174,12 +184,12 @@ class ScanService:
 
     # ---- request queue ----------------------------------------------------------------------------
 
-    async def _request_keys(self, keys: list[str]) -> None:
+    async def _request_keys(self, keys: list[str], requested: bool = True) -> None:
         locations = await self.store.run(lambda: [self._series_location(k) for k in keys])
         folders = {loc for loc in locations if loc}
         full = any(loc == () for loc in locations)
         if full or folders:
-            self._enqueue(_Request(full=full, folders=folders))
+            self._enqueue(_Request(full=full, folders=folders, requested=requested))
 
     def _enqueue(self, req: _Request) -> None:
         if self._closed:
@@ -256,6 +266,7 @@ class ScanService:
             "unmatched": [u["folder"] for u in self.unmatched_folders()],
             "duration_s": round(time.monotonic() - started, 3),
             "scope": "full" if scope is None else "partial",
+            "requested": req.requested,
             "changes": result.changes,
         }
         if scope is not None:

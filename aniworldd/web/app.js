@@ -256,11 +256,26 @@
    * closed). The timer pauses while the pointer or keyboard focus is on a toast, so it can be read. At most
    * TOAST_MAX are shown: a new one pushes out the oldest notice (errors go last), and the same message
    * again restarts its toast instead of stacking a copy. opts.tag: a new toast with the same tag replaces
-   * the old one (a switch flipped twice says only where it ended).
+   * the old one (a switch flipped twice says only where it ended). el.setMessage(text) rewrites a shown
+   * toast in place (a batch that grows: "Downloaded 12 episodes of …"). On a phone at most TOAST_MAX_PHONE.
+   * The dock sits bottom left; while it shows, --toast-space (its height) gives the page that much room
+   * below its end and lifts the sticky config bar (queue.css), so no button has to stay under a toast.
    */
   var TOAST_DELAY = 4000;
   var TOAST_ERROR_DELAY = 10000;
   var TOAST_MAX = 3;
+  var TOAST_MAX_PHONE = 2;
+
+  function toastMax() {
+    var phone = global.matchMedia && global.matchMedia("(max-width: 575.98px)").matches;
+    return phone ? TOAST_MAX_PHONE : TOAST_MAX;
+  }
+
+  function updateToastSpace() {
+    var container = $("#toasts");
+    var height = container && container.querySelector(".toast") ? container.offsetHeight : 0;
+    document.documentElement.style.setProperty("--toast-space", height + "px");
+  }
 
   function toast(message, kind, opts) {
     kind = kind || "info";
@@ -280,7 +295,7 @@
       return same;
     }
     var shown = $all(".toast", container);
-    while (shown.length >= TOAST_MAX) {
+    while (shown.length >= toastMax()) {
       var oldest = shown.filter(function (el) { return el.dataset.error !== "true"; })[0] || shown[0];
       oldest.dismiss();
       shown = $all(".toast", container);
@@ -301,6 +316,13 @@
     el.dismiss = function () {
       clearTimeout(timer);
       if (el.parentNode) el.parentNode.removeChild(el);
+      updateToastSpace();
+    };
+    el.setMessage = function (text) {
+      el.dataset.message = text;
+      el.querySelector(".toast-body").textContent = text;
+      el.restartTimer();
+      updateToastSpace();
     };
     el.restartTimer = function () {
       clearTimeout(timer);
@@ -317,6 +339,7 @@
     closeBtn.addEventListener("click", el.dismiss);
     container.appendChild(el);
     el.restartTimer();
+    updateToastSpace();
     return el;
   }
 
@@ -326,7 +349,12 @@
     toast((context ? context + ": " : "") + msg, "danger");
   }
 
-  /** A Bootstrap modal as a promise; falls back to window.confirm while bootstrap.js is not loaded. */
+  /**
+   * A Bootstrap modal as a promise; falls back to window.confirm while bootstrap.js is not loaded.
+   * Bootstrap ignores hide() while the modal is still fading in: an OK clicked that early (a quick user, a
+   * busy machine) would leave the dialog open and the action undone (the restore test's rare "still 3"),
+   * and a Cancel after it would then go ahead anyway. So an early OK hides the dialog once it is shown.
+   */
   function confirmDialog(title, body, okLabel, okClass) {
     var modalEl = $("#confirm-modal");
     if (!global.bootstrap || !global.bootstrap.Modal) return Promise.resolve(global.confirm(title + "\n" + body));
@@ -338,21 +366,27 @@
     var modal = global.bootstrap.Modal.getOrCreateInstance(modalEl);
     return new Promise(function (resolve) {
       var answered = false;
+      var shown = false;
       function onOk() {
+        if (answered) return;
         answered = true;
-        modal.hide();
+        if (shown) modal.hide(); // else onShown hides it: hide() during the fade-in is a no-op
+      }
+      function onShown() {
+        modalEl.removeEventListener("shown.bs.modal", onShown);
+        shown = true;
+        if (answered) modal.hide();
+        else ok.focus();
       }
       function onHidden() {
         ok.removeEventListener("click", onOk);
         modalEl.removeEventListener("hidden.bs.modal", onHidden);
+        modalEl.removeEventListener("shown.bs.modal", onShown);
         resolve(answered);
       }
       ok.addEventListener("click", onOk);
       modalEl.addEventListener("hidden.bs.modal", onHidden);
-      modalEl.addEventListener("shown.bs.modal", function focusOk() {
-        modalEl.removeEventListener("shown.bs.modal", focusOk);
-        ok.focus();
-      });
+      modalEl.addEventListener("shown.bs.modal", onShown);
       modal.show();
     });
   }
@@ -643,37 +677,90 @@
 
   // ---------------------------------------------------------------- library
 
+  /**
+   * Poster image URLs carry a poster token (`?t=`, from GET /api/library/poster-token), never the login JWT:
+   * an <img> cannot send the Authorization header, and a URL ends up in history and logs. The token only
+   * opens poster images, lasts 6-12 hours and is the same string for a whole 6-hour window, so the image
+   * URLs (and the browser's cache of them) stay stable across page loads.
+   */
+  var POSTER_PLACEHOLDER = "/static/poster-placeholder.svg";
+  var Posters = {
+    token: null,
+    expiresAt: 0,
+    pending: null,
+    /** Resolves to a usable token (fetched when none or less than an hour left), or null. */
+    ensure: function () {
+      if (this.token && this.expiresAt - Date.now() > 3600 * 1000) return Promise.resolve(this.token);
+      if (this.pending) return this.pending;
+      var self = this;
+      this.pending = api("GET", "/api/library/poster-token", undefined, { noAuthRedirect: true })
+        .then(function (answer) {
+          self.token = (answer && answer.token) || null;
+          self.expiresAt = Date.parse(answer && answer.expires_at) || 0;
+        }, function () { self.token = null; })
+        .then(function () {
+          self.pending = null;
+          return self.token;
+        });
+      return this.pending;
+    },
+    url: function (key) {
+      if (!this.token) return POSTER_PLACEHOLDER;
+      return "/api/anime/" + encodeURIComponent(key) + "/poster?t=" + encodeURIComponent(this.token);
+    },
+    /** An image failed (token expired, password changed, daemon gone): placeholder now, new token next load. */
+    failed: function (img) {
+      if (img.getAttribute("src") === POSTER_PLACEHOLDER) return;
+      this.expiresAt = 0;
+      img.src = POSTER_PLACEHOLDER;
+    },
+  };
+
+  /**
+   * The library: every series by default, as a poster grid or a compact list (remembered), each with
+   * "on disk / listed", missing and queued counts. "Missing only" narrows it to series with gaps.
+   * One GET /api/anime?all=true carries everything the cards show; filters and sorting run locally.
+   */
+  var RENDER_FIRST = 60; // cards rendered at once: a screenful, also on a large monitor
+  var RENDER_SLICE = 250; // then this many per task (well under 50 ms)
+
   var Library = {
     items: [],
     loadedAt: 0,
-    prefs: { q: "", sort: "name", site: "", all: false },
+    prefs: { q: "", sort: "name", site: "", missing: false, view: "grid" },
     loadPrefs: function () {
       try {
         var p = JSON.parse(localStorage.getItem(PREFS_KEY) || "{}");
         if (p.sort === "name" || p.sort === "missing") this.prefs.sort = p.sort;
         if (p.site === "aniworld" || p.site === "sto" || p.site === "") this.prefs.site = p.site;
-        this.prefs.all = p.all === true;
+        if (p.view === "grid" || p.view === "list") this.prefs.view = p.view;
+        this.prefs.missing = p.missing === true; // the old `all` switch is gone: all series is the default now
       } catch (e) { /* defaults */ }
       $("#library-sort").value = this.prefs.sort;
       $("#library-site").value = this.prefs.site;
-      $("#library-all").checked = this.prefs.all;
+      $("#library-missing").checked = this.prefs.missing;
+      $("#library-view-" + this.prefs.view).checked = true;
     },
     savePrefs: function () {
       try {
-        localStorage.setItem(PREFS_KEY, JSON.stringify({ sort: this.prefs.sort, site: this.prefs.site, all: this.prefs.all }));
+        localStorage.setItem(PREFS_KEY, JSON.stringify({
+          sort: this.prefs.sort, site: this.prefs.site, missing: this.prefs.missing, view: this.prefs.view,
+        }));
       } catch (e) { /* ignore */ }
     },
     load: function () {
       var list = $("#library-list");
       list.setAttribute("aria-busy", "true");
       if (!this.items.length) {
+        this.setViewClass(list);
         clear(list);
-        for (var i = 0; i < 4; i++) list.appendChild(h("div", { class: "list-group-item skeleton-row", "aria-hidden": "true" }));
+        for (var i = 0; i < 4; i++) list.appendChild(h("div", { class: "skeleton-row", "aria-hidden": "true" }));
       }
       var self = this;
       var seq = (this.seq = (this.seq || 0) + 1);
-      return api("GET", this.prefs.all ? "/api/anime?all=true" : "/api/anime").then(function (data) {
-        if (seq !== self.seq) return; // a newer load (filter toggled) is on its way
+      return Promise.all([api("GET", "/api/anime?all=true"), Posters.ensure()]).then(function (answers) {
+        if (seq !== self.seq) return; // a newer load is on its way
+        var data = answers[0];
         self.items = Array.isArray(data) ? data : (data && (data.items || data.series)) || [];
         self.loadedAt = Date.now();
         self.render();
@@ -690,44 +777,119 @@
       var m = s.missing_episodes || {};
       return Object.keys(m).reduce(function (n, k) { return n + (m[k] || []).length; }, 0);
     },
+    setViewClass: function (list) {
+      var grid = this.prefs.view === "grid";
+      list.className = grid ? "series-grid" : "list-group series-list";
+      list.dataset.layout = this.prefs.view; // not data-view: that attribute marks the router's pages
+    },
     render: function () {
       var self = this;
       var q = this.prefs.q.trim().toLowerCase();
       var site = this.prefs.site;
+      var onlyMissing = this.prefs.missing;
       var items = this.items.filter(function (s) {
         if (site && s.site !== site) return false;
+        if (onlyMissing && !self.missingCount(s)) return false;
         if (!q) return true;
         return [s.name, s.key, s.folder].some(function (v) { return v && String(v).toLowerCase().indexOf(q) >= 0; });
       });
-      var byName = function (a, b) {
-        return String(a.name || a.key).localeCompare(String(b.name || b.key), undefined, { sensitivity: "base", numeric: true });
-      };
+      // One shared collator: localeCompare with options builds a new one per call (slow for 2,000 names).
+      var collator = this.collator || (this.collator = new Intl.Collator(undefined, { sensitivity: "base", numeric: true }));
+      var byName = function (a, b) { return collator.compare(String(a.name || a.key), String(b.name || b.key)); };
       items.sort(this.prefs.sort === "missing"
         ? function (a, b) { return self.missingCount(b) - self.missingCount(a) || byName(a, b); }
         : byName);
 
-      var list = clear($("#library-list"));
-      var frag = document.createDocumentFragment();
-      items.forEach(function (s) { frag.appendChild(self.row(s)); });
-      list.appendChild(frag);
+      var list = $("#library-list");
+      this.setViewClass(list);
+      clear(list);
+      this.append(list, items, this.prefs.view === "grid" ? this.card : this.row);
 
       var totalMissing = this.items.reduce(function (n, s) { return n + self.missingCount(s); }, 0);
       $("#library-summary").textContent = (items.length === this.items.length ? "" : items.length + " of ") +
         this.items.length + " series · " + totalMissing + " missing episodes";
       var empty = $("#library-empty");
+      empty.dataset.reason = !this.items.length ? "empty" : !items.length ? "filtered" : "";
       if (!this.items.length) {
-        empty.textContent = this.prefs.all ? "The library is empty. Add a series under “Search & add”, or scan the library."
-          : "Nothing is missing. Add a series under “Search & add”, or scan the library.";
-        empty.hidden = false;
+        empty.textContent = "The library is empty. Add a series under “Search & add”, or scan the library.";
       } else if (!items.length) {
-        empty.textContent = "No series match the filter.";
-        empty.hidden = false;
-      } else {
-        empty.hidden = true;
+        empty.textContent = onlyMissing && !q && !site && !totalMissing
+          ? "Nothing is missing: all " + this.items.length + " series are complete. Turn off “Missing only” to see them."
+          : "No series match the filter.";
       }
+      empty.hidden = !empty.dataset.reason;
     },
-    row: function (s) {
+    /**
+     * Add the cards in slices: the first screenful at once, the rest in short tasks, so 2,000 series never
+     * block the page for long (typing in the filter stays responsive). A newer render stops an older one.
+     */
+    append: function (list, items, make) {
+      var self = this;
+      var seq = (this.renderSeq = (this.renderSeq || 0) + 1);
+      var at = 0;
+      var slice = function (count) {
+        if (seq !== self.renderSeq) return;
+        var frag = document.createDocumentFragment();
+        var end = Math.min(items.length, at + count);
+        for (; at < end; at++) frag.appendChild(make.call(self, items[at]));
+        list.appendChild(frag);
+        if (at < items.length) setTimeout(function () { slice(RENDER_SLICE); }, 0);
+      };
+      slice(RENDER_FIRST);
+    },
+    /** "38/38" (on disk / listed), or null when the server does not send the counts. */
+    countsText: function (s) {
+      if (typeof s.listed_count !== "number" || typeof s.on_disk_count !== "number") return null;
+      return s.on_disk_count + "/" + s.listed_count;
+    },
+    badges: function (s) {
       var missing = this.missingCount(s);
+      var queued = s.queued_count || 0;
+      return [
+        h("span", {
+          class: "badge rounded-pill missing-badge " + (missing ? "text-bg-warning" : "text-bg-success"),
+          "aria-label": missing ? missing + " missing episodes" : "complete, nothing missing",
+          text: missing ? missing + " missing" : "complete",
+        }),
+        queued ? h("span", {
+          class: "badge rounded-pill text-bg-info queued-badge",
+          "aria-label": queued + " episodes queued",
+          text: queued + " queued",
+        }) : null,
+      ];
+    },
+    languages: function (s) {
+      var langs = Array.isArray(s.languages) ? s.languages : [];
+      return langs.length ? h("span", { class: "series-langs" }, langs.map(function (code) {
+        return languageBadge(code);
+      })) : null;
+    },
+    /** Grid card: poster (lazy), title (wraps, never cut off), counts, badges. */
+    card: function (s) {
+      var counts = this.countsText(s);
+      var title = s.name || s.folder || s.key;
+      return h("a", {
+        class: "series-row series-card",
+        href: "#/series/" + encodeURIComponent(s.key),
+        dataset: { key: s.key },
+        title: s.folder || title,
+      },
+      h("span", { class: "poster-frame" },
+        h("img", {
+          // `loading` before `src`: Chrome decides eager or lazy when the src is set.
+          class: "poster", loading: "lazy", decoding: "async", alt: "", width: "240", height: "360",
+          src: Posters.url(s.key),
+        })),
+      h("span", { class: "series-card-body" },
+        h("span", { class: "series-name", text: title }),
+        h("span", { class: "series-meta" },
+          counts ? h("span", { class: "series-counts", title: "episodes on disk / listed", text: counts }) : null,
+          this.badges(s)),
+        this.languages(s)));
+    },
+    /** Compact list row: no poster, same counts. */
+    row: function (s) {
+      var counts = this.countsText(s);
       var seasons = s.missing_episodes || {};
       var parts = Object.keys(seasons).sort(seasonOrder)
         .filter(function (k) { return (seasons[k] || []).length; })
@@ -741,16 +903,15 @@
       },
       h("div", { class: "d-flex w-100 align-items-start gap-2" },
         h("div", { class: "flex-grow-1 min-w-0" },
-          h("div", { class: "fw-semibold text-truncate series-name", text: s.name || s.folder || s.key }),
+          h("div", { class: "fw-semibold series-name", text: s.name || s.folder || s.key }),
           h("div", { class: "small text-body-secondary text-truncate" },
             h("span", { class: "badge text-bg-secondary me-1", text: siteLabel(s.site) }),
             s.folder || ""),
           parts.length ? h("div", { class: "small text-body-secondary", text: parts.join(" · ") }) : null),
-        h("span", {
-          class: "badge rounded-pill missing-badge " + (missing ? "text-bg-warning" : "text-bg-success"),
-          "aria-label": missing + " missing episodes",
-          text: missing ? missing + " missing" : "complete",
-        })));
+        h("div", { class: "series-meta justify-content-end" },
+          counts ? h("span", { class: "series-counts", title: "episodes on disk / listed", text: counts }) : null,
+          this.badges(s),
+          this.languages(s))));
     },
   };
 
@@ -901,17 +1062,28 @@
       Library.savePrefs();
       Library.render();
     });
-    $("#library-all").addEventListener("change", function (ev) {
-      Library.prefs.all = ev.target.checked;
+    $("#library-missing").addEventListener("change", function (ev) {
+      Library.prefs.missing = ev.target.checked;
       Library.savePrefs();
-      Library.items = [];
-      Library.load();
+      Library.render();
     });
     $("#library-site").addEventListener("change", function (ev) {
       Library.prefs.site = ev.target.value;
       Library.savePrefs();
       Library.render();
     });
+    $all("input[name=library-view]").forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        if (!radio.checked) return;
+        Library.prefs.view = radio.value;
+        Library.savePrefs();
+        Library.render();
+      });
+    });
+    // Poster errors do not bubble; one capturing listener serves every card.
+    $("#library-list").addEventListener("error", function (ev) {
+      if (ev.target && ev.target.tagName === "IMG") Posters.failed(ev.target);
+    }, true);
     // "/" focuses the filter (or the search box on the search page), like many web apps.
     document.addEventListener("keydown", function (ev) {
       if (ev.key !== "/" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
@@ -947,12 +1119,15 @@
   var Series = {
     key: null,
     data: null,
+    /** The language picked in #series-language for this series ("" = the configured preference). */
+    language: "",
     load: function (key) {
       var self = this;
       var changedKey = this.key !== key;
       this.key = key;
       if (changedKey) {
         this.data = null;
+        this.language = "";
         $("#series-title").textContent = key;
         $("#series-crumb").textContent = key;
         $("#series-meta").textContent = "";
@@ -963,12 +1138,14 @@
       return api("GET", "/api/anime/" + encodeURIComponent(key)).then(function (data) {
         if (self.key !== key) return;
         self.data = data;
+        self.removedKey = null;
         self.render();
       }).catch(function (err) {
         if (self.key !== key) return;
         clear($("#series-seasons"));
         if (err.status === 404) {
           $("#series-upkeep").hidden = true;
+          $("#series-actions").hidden = true;
           $("#series-title").textContent = "Series not found";
           $("#series-meta").textContent = "No series with the key “" + key + "” is in the library.";
         } else {
@@ -994,6 +1171,7 @@
       ]);
       $("#series-description").textContent = d.description || "";
       $("#series-upkeep").hidden = false;
+      $("#series-actions").hidden = false;
       var monitored = $("#series-monitored");
       $("#series-monitored-wrap").hidden = typeof d.monitored !== "boolean"; // an API without monitoring
       monitored.checked = d.monitored === true;
@@ -1005,30 +1183,66 @@
       var seasons = Object.keys(bySeason).map(Number).sort(seasonOrder);
       var container = clear($("#series-seasons"));
       var totalMissing = 0;
+      var totalQueued = 0;
       var self = this;
       seasons.forEach(function (season) {
         var eps = bySeason[season].sort(function (a, b) { return a.episode - b.episode; });
         var counts = { on_disk: 0, missing: 0, queued: 0, downloading: 0 };
         eps.forEach(function (ep) { counts[ep.status] = (counts[ep.status] || 0) + 1; });
         totalMissing += counts.missing;
+        totalQueued += counts.queued + counts.downloading;
         container.appendChild(self.seasonCard(season, eps, counts));
       });
+      this.renderLanguages();
       if (!seasons.length) {
         container.appendChild(h("p", { class: "text-body-secondary",
           text: "No episodes known yet. The provider's episode list is fetched when the series is added or refreshed." }));
       }
       var all = $("#series-download-all");
       all.disabled = totalMissing === 0;
-      all.textContent = totalMissing ? "Download all missing (" + totalMissing + ")" : "Nothing missing";
+      all.textContent = totalMissing ? "Download all missing (" + totalMissing + ")"
+        : totalQueued ? "All missing episodes queued" : "Nothing missing";
+    },
+    /** Languages any episode is offered in: the configured preference first, then the rest. */
+    availableLanguages: function () {
+      var offered = {};
+      this.episodes().forEach(function (ep) {
+        (ep.languages || []).forEach(function (code) { offered[code] = true; });
+      });
+      var preferred = (this.data && this.data.preferred_languages) || [];
+      var order = preferred.concat(Object.keys(LANGUAGE_LABELS));
+      var out = order.filter(function (code, i) { return offered[code] && order.indexOf(code) === i; });
+      Object.keys(offered).sort().forEach(function (code) { if (out.indexOf(code) < 0) out.push(code); });
+      return out;
+    },
+    /** The language select beside the download button; the default follows the configured preference. */
+    renderLanguages: function () {
+      var select = $("#series-language");
+      var preferred = ((this.data && this.data.preferred_languages) || []).map(function (code) {
+        return LANGUAGE_SHORT[code] || code;
+      });
+      var codes = this.availableLanguages();
+      if (this.language && codes.indexOf(this.language) < 0) this.language = "";
+      clear(select);
+      select.appendChild(h("option", { value: "",
+        text: "Language: preferred" + (preferred.length ? " (" + preferred.join(" → ") + ")" : "") }));
+      codes.forEach(function (code) {
+        select.appendChild(h("option", { value: code, text: "Language: " + (LANGUAGE_LABELS[code] || code) }));
+      });
+      select.value = this.language;
     },
     seasonCard: function (season, eps, counts) {
       var self = this;
       var headingId = "season-" + season + "-title";
+      var queued = counts.queued + counts.downloading;
       var summary = [
         counts.on_disk + " on disk",
         counts.missing + " missing",
-        counts.queued + counts.downloading ? (counts.queued + counts.downloading) + " queued" : null,
+        queued ? queued + " queued" : null,
       ].filter(Boolean).join(" · ");
+      // Every missing episode already in the queue is not "complete": say what is going on.
+      var state = counts.missing ? "Download missing (" + counts.missing + ")"
+        : queued ? "All missing episodes queued" : "Complete";
       var rows = eps.map(function (ep) { return self.episodeRow(ep); });
       return h("section", { class: "card mb-3 season-card", "aria-labelledby": headingId, dataset: { season: season } },
         h("div", { class: "card-header d-flex flex-wrap align-items-center gap-2" },
@@ -1039,18 +1253,20 @@
             class: "btn btn-sm btn-outline-primary",
             disabled: counts.missing === 0,
             dataset: { downloadSeason: season },
-            "aria-label": "Download the missing episodes of " + seasonLabel(season),
-            text: counts.missing ? "Download missing (" + counts.missing + ")" : "Complete",
+            "aria-label": counts.missing ? "Download the missing episodes of " + seasonLabel(season)
+              : seasonLabel(season) + ": " + state,
+            text: state,
           })),
         h("div", { class: "table-responsive" },
+          // Fixed layout with the same column widths for every season (series.css): columns line up.
           h("table", { class: "table table-sm align-middle mb-0 episode-table" },
             h("caption", { class: "visually-hidden", text: "Episodes of " + seasonLabel(season) }),
             h("thead", null, h("tr", null,
               h("th", { scope: "col", class: "ep-num", text: "#" }),
-              h("th", { scope: "col", text: "Title" }),
-              h("th", { scope: "col", class: "d-none d-sm-table-cell", text: "Languages" }),
-              h("th", { scope: "col", text: "Status" }),
-              h("th", { scope: "col", class: "text-end" }, h("span", { class: "visually-hidden", text: "Actions" })))),
+              h("th", { scope: "col", class: "col-title", text: "Title" }),
+              h("th", { scope: "col", class: "col-langs d-none d-sm-table-cell", text: "Languages" }),
+              h("th", { scope: "col", class: "col-status", text: "Status" }),
+              h("th", { scope: "col", class: "col-actions text-end" }, h("span", { class: "visually-hidden", text: "Actions" })))),
             h("tbody", null, rows))));
     },
     episodeRow: function (ep) {
@@ -1078,6 +1294,24 @@
     queue: function (episodes, button) {
       var d = this.data;
       if (!d || !episodes.length) return;
+      var language = this.language;
+      var langName = LANGUAGE_LABELS[language] || language;
+      var skipped = 0;
+      if (language) {
+        // A chosen language is all or nothing on the server: leave out episodes not offered in it.
+        var known = {};
+        this.episodes().forEach(function (ep) { known[ep.season + ":" + ep.episode] = ep.languages || []; });
+        var offered = episodes.filter(function (ep) {
+          var langs = ep.languages || known[ep.season + ":" + ep.episode] || [];
+          return !langs.length || langs.indexOf(language) >= 0;
+        });
+        skipped = episodes.length - offered.length;
+        episodes = offered;
+        if (!episodes.length) {
+          toast("Not offered in " + langName + ": nothing was queued.", "warning");
+          return Promise.resolve();
+        }
+      }
       var body = {
         serie_id: d.key,
         serie_folder: d.folder,
@@ -1085,13 +1319,16 @@
         episodes: episodes.map(function (ep) { return { season: ep.season, episode: ep.episode }; }),
         priority: $("#series-priority").value,
       };
+      if (language) body.language = language;
       setBusy(button, true);
       var self = this;
       return api("POST", "/api/queue/add", body).then(function (answer) {
         var n = Array.isArray(answer) ? answer.length
           : answer && Array.isArray(answer.items) ? answer.items.length
           : answer && typeof answer.added === "number" ? answer.added : episodes.length;
-        toast("Queued " + n + " episode" + (n === 1 ? "" : "s") + " of " + body.serie_name + ".", "success");
+        toast("Queued " + n + " episode" + (n === 1 ? "" : "s") + " of " + body.serie_name +
+          (language ? " in " + langName : "") +
+          (skipped ? " (" + skipped + " not offered in " + langName + " left out)" : "") + ".", "success");
         announce("Queued " + n + " episodes.");
         refreshQueueBadge();
         return self.load(self.key);
@@ -1160,6 +1397,55 @@
         setBusy(button, false);
       });
     },
+    /** Remove the series after a confirmation; "Also delete the files" adds ?delete_files=true. */
+    remove: function (button) {
+      var d = this.data;
+      var key = this.key;
+      if (!key) return Promise.resolve();
+      var name = (d && (d.name || d.title)) || key;
+      var folder = d && d.folder;
+      var asked = confirmDialog("Remove " + name + "?",
+        "The series leaves the library, monitoring and the calendar; its queued downloads are cancelled. " +
+        (folder ? "Its folder “" + folder + "” stays on disk unless you tick the box; a kept folder is " +
+          "listed under unmatched folders, where it can be matched again." : ""),
+        "Remove series", "btn-danger");
+      var box = h("input", { class: "form-check-input", type: "checkbox", id: "series-remove-files" });
+      var bodyEl = $("#confirm-body");
+      if (folder && bodyEl && global.bootstrap && global.bootstrap.Modal) {
+        bodyEl.appendChild(h("div", { class: "form-check mt-3" }, box,
+          h("label", { class: "form-check-label", for: "series-remove-files", text: "Also delete the files" })));
+      }
+      var self = this;
+      return asked.then(function (ok) {
+        if (!ok) return null;
+        var deleteFiles = box.checked;
+        setBusy(button, true);
+        self.removedKey = key; // our own series_removed event may arrive before the answer
+        return api("DELETE", "/api/anime/" + encodeURIComponent(key) + (deleteFiles ? "?delete_files=true" : ""))
+          .then(function (answer) {
+            answer = answer || {};
+            var msg = name + " removed" + (answer.files_deleted ? " and its files deleted"
+              : answer.files_kept ? "; its files were kept" : "") + ".";
+            if (answer.warning) toast(answer.warning, "warning");
+            toast(msg, "success");
+            announce(msg);
+            refreshQueueBadge();
+            if (self.key === key) location.hash = "#/library";
+            bus.emit("library:changed", { key: key, removed: true });
+          }).catch(function (err) {
+            if (self.removedKey === key) self.removedKey = null;
+            showError(err, "Removing " + name + " failed");
+          }).then(function () { setBusy(button, false); });
+      });
+    },
+    /** Another browser (or a script) removed the series shown here: back to the library. */
+    onRemoved: function (data) {
+      if (!data || !data.key) return;
+      bus.emit("library:changed", data);
+      if (current.name !== "series" || this.key !== data.key || this.removedKey === data.key) return;
+      toast((data.name || data.key) + " was removed from the library.", "info");
+      location.hash = "#/library";
+    },
     /** The list was re-rendered (or the button disabled): keep keyboard users where they were. */
     restoreFocus: function (button) {
       if (current.name !== "series" || (document.activeElement && document.activeElement !== document.body)) return;
@@ -1202,6 +1488,11 @@
     $("#series-refresh").addEventListener("click", function (ev) { Series.refresh(ev.currentTarget); });
     $("#series-download-all").addEventListener("click", function (ev) {
       Series.queue(Series.episodes().filter(function (ep) { return ep.status === "missing"; }), ev.currentTarget);
+    });
+    $("#series-language").addEventListener("change", function (ev) { Series.language = ev.target.value; });
+    $("#series-remove").addEventListener("click", function (ev) { Series.remove(ev.currentTarget); });
+    bus.on("ws:created", function (socket) {
+      socket.on("series_removed", function (data) { Series.onRemoved(data); });
     });
     var reload = debounce(function () {
       if (current.name === "series" && Series.key) Series.load(Series.key);
@@ -1312,16 +1603,24 @@
 
   // ---------------------------------------------------------------- scan
 
+  /**
+   * The scan strip shows full scans; only a scan started here (the "Scan library" button) ends with a toast.
+   * scan_complete says `scope` (partial: a few folders, e.g. after each download) and `requested` (someone
+   * asked: API, CLI, MQTT); partial and the daemon's own scans change the library silently.
+   */
   var Scan = {
     strip: function () { return $("#scan-strip"); },
     lastAnnounced: -1,
     watchdog: null,
+    startedHere: false,
     start: function () {
+      Scan.startedHere = true;
       // Shown before the request: a small library can finish (scan_complete) before the 202 arrives.
       Scan.show(0, "Starting the scan…");
       api("POST", "/api/anime/rescan", {}).then(function () {
         announce("Library scan started");
       }).catch(function (err) {
+        Scan.startedHere = false;
         Scan.hide();
         showError(err, "Scan");
       });
@@ -1357,20 +1656,37 @@
       }
     },
     onComplete: function (d) {
-      if (d.scope === "partial") { bus.emit("library:changed", null); return; }
+      d = d || {};
+      bus.emit("library:changed", null);
+      if (d.scope === "partial") return;
       Scan.show(100, "Scan finished");
       clearTimeout(Scan.watchdog);
       Scan.watchdog = setTimeout(Scan.hide, 800);
-      var unmatched = Array.isArray(d.unmatched) ? d.unmatched.length : d.unmatched;
-      var msg = "Scan finished: " + (d.series || 0) + " series, " + (d.episodes || 0) + " episodes, " +
-        (d.missing_episodes || 0) + " missing" + (unmatched ? ", " + unmatched + " unmatched folders" : "") + ".";
-      toast(msg, "success");
+      if (!Scan.startedHere || d.requested === false) return; // not ours, or the daemon's own scan
+      Scan.startedHere = false;
+      var msg = Scan.summary(d);
+      toast(msg, "success", { tag: "scan" });
       announce(msg);
-      bus.emit("library:changed", null);
+    },
+    /** "Scan finished: 3 series, 40 episodes, 38 missing, 2 unmatched folders." (`unmatched` is a list.) */
+    summary: function (d) {
+      var count = function (n, one, many) {
+        n = Number(n) || 0;
+        return n + " " + (n === 1 ? one : many);
+      };
+      var unmatched = Array.isArray(d.unmatched) ? d.unmatched.length : Number(d.unmatched) || 0;
+      return "Scan finished: " + [
+        count(d.series, "series", "series"),
+        count(d.episodes, "episode", "episodes"),
+        (Number(d.missing_episodes) || 0) + " missing",
+        unmatched ? count(unmatched, "unmatched folder", "unmatched folders") : "",
+      ].filter(Boolean).join(", ") + ".";
     },
     onFailed: function (d) {
       Scan.hide();
-      toast("Scan failed: " + (d.error || "unknown error"), "danger");
+      if (!Scan.startedHere) return;
+      Scan.startedHere = false;
+      toast("Scan failed: " + ((d && d.error) || "unknown error"), "danger");
     },
   };
 
@@ -1380,21 +1696,24 @@
   /** What GET /api/config shows instead of a secret (api/config.py SECRET_PLACEHOLDER). */
   var SECRET_PLACEHOLDER = "********";
   /** Sections in the order a user goes through them; unknown (newer) sections follow alphabetically. */
-  var SECTION_ORDER = ["server", "library", "downloads", "provider", "database", "auth", "mqtt", "notifications", "logging"];
+  var SECTION_ORDER = ["library", "downloads", "provider", "notifications", "mqtt", "server", "database", "auth", "logging"];
   var ACRONYMS = { api: "API", ttl: "TTL", url: "URL", mqtt: "MQTT", nfo: "NFO", tls: "TLS", ca: "CA", gb: "GB", id: "ID", cors: "CORS" };
 
   var Config = {
     doc: null,
     effective: null,
     fields: {}, // path -> {input, kind, initial}
+    loads: 0, // the newest load's number: an older answer arriving late must not re-render over it
     load: function () {
       var self = this;
       var box = $("#config-fields");
+      var mine = ++this.loads;
       if (!this.doc) clear(box).appendChild(h("div", { class: "skeleton-row", "aria-hidden": "true" }));
       return Promise.all([
         api("GET", "/api/config"),
         api("GET", "/api/config/backups").catch(function (err) { showError(err, "Backups"); return []; }),
       ]).then(function (answers) {
+        if (mine !== self.loads) return;
         var cfg = answers[0] || {};
         self.doc = cfg.config && typeof cfg.config === "object" ? cfg.config : {};
         self.effective = cfg.effective && typeof cfg.effective === "object" ? cfg.effective : self.doc;
@@ -1410,27 +1729,97 @@
       var fromDoc = getPath(this.doc, path);
       return fromDoc.found ? fromDoc.value : getPath(this.effective, path).value;
     },
+    /** The option list (GET /api/config/schema), fetched once; without it the page renders plain fields. */
+    schema: null,
+    schemaLoading: null,
+    advancedOpen: false,
+    loadSchema: function () {
+      var self = this;
+      if (this.schema) return Promise.resolve(this.schema);
+      if (!this.schemaLoading) {
+        this.schemaLoading = api("GET", "/api/config/schema").then(function (s) {
+          self.schema = s && Array.isArray(s.options) ? s : null;
+          return self.schema;
+        }, function () {
+          self.schemaLoading = null; // tried again on the next visit; plain fields meanwhile
+          return null;
+        });
+      }
+      return this.schemaLoading;
+    },
     render: function () {
       var self = this;
       this.fields = {};
       var box = clear($("#config-fields"));
       var eff = this.effective || {};
+      if (!this.schema) {
+        this.renderPlain(box, eff);
+        this.clearErrors();
+        return;
+      }
+      var byPath = {};
+      this.schema.options.forEach(function (o) { byPath[o.path] = o; });
+      // Settings of the running daemon the option list does not know (a newer key): plain fields under Advanced.
+      var extra = {};
+      Object.keys(eff).forEach(function (k) {
+        var paths = isPlainObject(eff[k]) ? self.leafPaths(eff[k], [k]) : [[k]];
+        paths.forEach(function (parts) {
+          for (var i = parts.length; i > 0; i--) if (byPath[parts.slice(0, i).join(".")]) return;
+          var section = parts.length > 1 ? parts[0] : "general";
+          (extra[section] = extra[section] || []).push(parts);
+        });
+      });
+      var sections = this.schema.sections.slice();
+      Object.keys(extra).forEach(function (id) {
+        if (!sections.some(function (s) { return s.id === id; })) sections.push({ id: id, title: humanize(id), description: "" });
+      });
+      var essentials = h("div", { id: "config-essentials" });
+      var advanced = h("div", { class: "config-advanced-body pt-2" });
+      var inAdvanced = 0;
+      var advancedTitles = [];
+      sections.forEach(function (s) {
+        var opts = self.schema.options.filter(function (o) { return o.section === s.id; });
+        var first = opts.filter(function (o) { return o.essential; });
+        var rest = opts.filter(function (o) { return !o.essential; });
+        if (first.length) {
+          essentials.appendChild(self.section(s.id, s.title, first.map(function (o) { return self.optionField(o); }), s.description));
+        }
+        var more = rest.map(function (o) { return self.optionField(o); })
+          .concat((extra[s.id] || []).map(function (parts) { return self.field(parts); }));
+        inAdvanced += more.length;
+        if (more.length) advancedTitles.push(s.title);
+        if (more.length) advanced.appendChild(self.section("adv-" + s.id, s.title, more, first.length ? "" : s.description));
+      });
+      var details = h("details", { id: "config-advanced", class: "config-advanced card mb-3" },
+        h("summary", { class: "card-header", id: "config-advanced-summary" },
+          h("span", { class: "h6", text: "Advanced settings" }),
+          h("span", { class: "text-body-secondary small ms-2", text: inAdvanced + " more settings: " + advancedTitles.join(", ") })),
+        h("div", { class: "card-body" }, advanced));
+      details.open = this.advancedOpen;
+      details.addEventListener("toggle", function () { self.advancedOpen = details.open; });
+      box.appendChild(essentials);
+      box.appendChild(details);
+      this.clearErrors();
+    },
+    /** Without the option list: every setting of the effective config as a plain field, by section. */
+    renderPlain: function (box, eff) {
+      var self = this;
       var general = [];
       var sections = [];
       Object.keys(eff).forEach(function (k) {
         if (isPlainObject(eff[k])) sections.push(k);
         else general.push(k);
       });
-      if (general.length) box.appendChild(this.section("general", "General", general.map(function (k) { return [k]; })));
+      var plain = function (paths) { return paths.map(function (p) { return self.field(p); }); };
+      if (general.length) box.appendChild(this.section("general", "General", plain(general.map(function (k) { return [k]; }))));
       sections.sort(function (a, b) {
         var ia = SECTION_ORDER.indexOf(a);
         var ib = SECTION_ORDER.indexOf(b);
         return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.localeCompare(b);
       });
       sections.forEach(function (name) {
-        box.appendChild(self.section(name, humanize(name), self.leafPaths(eff[name], [name])));
+        box.appendChild(self.section(name, humanize(name), plain(self.leafPaths(eff[name], [name]))));
       });
-      this.clearErrors();
     },
     leafPaths: function (obj, prefix) {
       var self = this;
@@ -1442,12 +1831,12 @@
       });
       return out;
     },
-    section: function (id, title, paths) {
-      var self = this;
+    section: function (id, title, children, description) {
       var headingId = "cfg-section-" + id;
       return h("fieldset", { class: "card mb-3 config-section", "aria-labelledby": headingId },
-        h("div", { class: "card-header" }, h("legend", { class: "h6 mb-0 float-none", id: headingId, text: title })),
-        h("div", { class: "card-body row g-3" }, paths.map(function (p) { return self.field(p); })));
+        h("div", { class: "card-header" }, h("legend", { class: "h6 mb-0 float-none", id: headingId, text: title }),
+          description ? h("p", { class: "small text-body-secondary mb-0", text: description }) : null),
+        h("div", { class: "card-body row g-3" }, children));
     },
     field: function (parts) {
       var path = parts.join(".");
@@ -1508,8 +1897,303 @@
         h("div", { class: "invalid-feedback", id: errorId }),
         h("div", { class: "form-text", id: helpId }, h("code", { text: path }), hint ? " · " + hint : ""));
     },
+    /** One option of the option list with the control its type asks for and its description as help. */
+    optionField: function (o) {
+      var path = o.path;
+      var parts = path.split(".");
+      var id = "cfg-" + path.replace(/[^a-z0-9_]+/gi, "-");
+      var helpId = id + "-help";
+      var errorId = id + "-error";
+      var effValue = getPath(this.effective, path).value;
+      var value = this.shownValue(path);
+      var label = humanize(parts[parts.length - 1]);
+      var isList = o.type === "list";
+      var hasObjects = Array.isArray(value) && value.some(isPlainObject);
+      var kind = o.type === "bool" ? "bool"
+        : o.type === "enum" ? "select"
+        : o.type === "int" || o.type === "float" || o.type === "duration" ? "number"
+        : isList && o.item && o.item.type === "object" ? "objects"
+        : isList && Array.isArray(o.choices) ? "order"
+        : isList ? (hasObjects ? "json" : "list")
+        : o.type === "mapping" ? "json"
+        : "text";
+      var hint = kind === "list" ? "One per line." : kind === "json" ? "JSON." : "";
+      if (typeof value === "string" && value.indexOf(SECRET_PLACEHOLDER) >= 0) {
+        hint = "Stored secret hidden as " + SECRET_PLACEHOLDER + "; leave it to keep it.";
+      }
+      var help = h("div", { class: "form-text config-help", id: helpId },
+        h("span", { class: "config-description", text: o.description || "" }),
+        h("span", { class: "config-meta d-block" },
+          h("code", { text: path }),
+          o.restart ? " · applies after a restart" : " · applies at once",
+          this.defaultText(o),
+          hint ? " · " + hint : ""));
+      var feedback = h("div", { class: "invalid-feedback", id: errorId });
+      var wrapClass = "config-field " + (kind === "bool" || kind === "select" || kind === "number" ? "col-12 col-md-6" : "col-12");
+      if (kind === "text" && !/naming$|url$|user_agent$|dir$|file$|proxy$/.test(path)) wrapClass = "config-field col-12 col-md-6";
+      var wrap = h("div", { class: wrapClass, dataset: { path: path, kind: kind } });
+      var f = { kind: kind, effValue: effValue };
+      if (kind === "bool") {
+        f.initial = value ? "true" : "false";
+        f.input = h("input", { class: "form-check-input", type: "checkbox", role: "switch", id: id, name: path,
+          "aria-describedby": helpId });
+        f.input.checked = !!value;
+        wrap.appendChild(h("div", { class: "form-check form-switch" }, f.input,
+          h("label", { class: "form-check-label", for: id, text: label }), feedback));
+        wrap.appendChild(help);
+      } else if (kind === "order") {
+        this.orderEditor(o, id, label, value, f, wrap, help, feedback);
+      } else if (kind === "objects") {
+        this.objectsEditor(o, id, label, value, f, wrap, help, feedback);
+      } else {
+        wrap.appendChild(h("label", { class: "form-label", for: id, text: label }));
+        if (kind === "select") {
+          var choices = (o.choices || []).map(String);
+          var current = value === null || value === undefined ? "" : String(value);
+          if (current && choices.indexOf(current) < 0) choices = [current].concat(choices); // as written (e.g. "info")
+          f.input = h("select", { class: "form-select", id: id, name: path, "aria-describedby": helpId },
+            choices.map(function (c) { return h("option", { value: c, text: c }); }));
+          f.input.value = current;
+          f.initial = current;
+        } else if (kind === "list" || kind === "json") {
+          // A list option may be written as one value in the file (provider.sto_url: https://...).
+          f.initial = kind === "list" ? (value == null ? [] : [].concat(value)).map(String).join("\n")
+            : JSON.stringify(value === undefined ? null : value, null, 2);
+          f.input = h("textarea", { class: "form-control font-monospace", id: id, name: path, spellcheck: "false",
+            rows: Math.min(8, Math.max(2, f.initial.split("\n").length)), "aria-describedby": helpId });
+          f.input.value = f.initial;
+        } else {
+          // Numbers: a duration written as "10m" in the file is shown in seconds, as the daemon runs it.
+          var shown = kind === "number" && typeof value !== "number" && typeof effValue === "number" ? effValue : value;
+          f.initial = shown === null || shown === undefined ? "" : String(shown);
+          var secret = o.secret_part === "value";
+          f.input = h("input", {
+            class: "form-control", id: id, name: path,
+            type: kind === "number" ? "number" : secret ? "password" : "text",
+            step: kind === "number" ? (o.type === "int" ? "1" : "any") : null,
+            min: kind === "number" && o.min !== undefined ? o.min : null,
+            max: kind === "number" && o.max !== undefined ? o.max : null,
+            inputmode: kind === "number" ? (o.type === "int" ? "numeric" : "decimal") : null,
+            autocomplete: secret ? "new-password" : "off", spellcheck: "false", "aria-describedby": helpId,
+            placeholder: shown === null || shown === undefined ? (o.type === "rate" ? "no limit" : "(not set)") : null,
+          });
+          f.input.value = f.initial;
+        }
+        if (o.unit) {
+          wrap.appendChild(h("div", { class: "input-group has-validation" }, f.input,
+            h("span", { class: "input-group-text", id: id + "-unit", text: o.unit }), feedback));
+          f.input.setAttribute("aria-describedby", helpId + " " + id + "-unit");
+        } else {
+          wrap.appendChild(f.input);
+          wrap.appendChild(feedback);
+        }
+        wrap.appendChild(help);
+      }
+      this.fields[path] = f;
+      return wrap;
+    },
+    /** " · default X" for the help line (lists and mappings: too long to be useful there). */
+    defaultText: function (o) {
+      var d = o["default"];
+      if (Array.isArray(d) || isPlainObject(d) || o.secret) return "";
+      if (d === null || d === undefined) return " · default: not set";
+      if (typeof d === "boolean") return " · default: " + (d ? "on" : "off");
+      return " · default: " + String(d) + (o.unit && typeof d === "number" ? " " + o.unit : "");
+    },
+    /**
+     * A list of known values in preference order (downloads.language, downloads.hosters): move up/down,
+     * remove, add one of the values not in it. Buttons only, so it works from the keyboard; after a move
+     * the focus stays on the moved entry's button.
+     */
+    orderEditor: function (o, id, label, value, f, wrap, help, feedback) {
+      var items = (value === null || value === undefined ? [] : [].concat(value)).map(String);
+      var nice = /language$/.test(o.path)
+        ? function (v) { return LANGUAGE_LABELS[v] ? LANGUAGE_LABELS[v] + " (" + v + ")" : v; }
+        : function (v) { return v; };
+      var labelId = id + "-label";
+      var list = h("ol", { class: "list-group list-group-numbered config-order mb-2", id: id + "-list" });
+      var addSelect = h("select", { class: "form-select form-select-sm", id: id + "-add", "aria-label": "Add to " + label });
+      var addBtn = h("button", { type: "button", class: "btn btn-sm btn-outline-secondary", text: "Add" });
+      var addRow = h("div", { class: "d-flex gap-2 align-items-center config-order-add" }, addSelect, addBtn);
+      var group = h("div", { id: id, class: "config-order-editor", role: "group", tabindex: "-1",
+        "aria-labelledby": labelId, "aria-describedby": help.id });
+      var draw = function (focusValue, focusAction) {
+        clear(list);
+        items.forEach(function (v, i) {
+          var btn = function (action, text, aria, disabled) {
+            return h("button", { type: "button", class: "btn btn-sm btn-outline-secondary", text: text,
+              "aria-label": aria, disabled: disabled, dataset: { action: action, value: v } });
+          };
+          list.appendChild(h("li", { class: "list-group-item d-flex align-items-center gap-2", dataset: { value: v } },
+            h("span", { class: "flex-grow-1", text: nice(v) }),
+            btn("up", "↑", "Move " + v + " up", i === 0),
+            btn("down", "↓", "Move " + v + " down", i === items.length - 1),
+            btn("remove", "✕", "Remove " + v, items.length <= 1)));
+        });
+        clear(addSelect);
+        var rest = (o.choices || []).filter(function (c) { return items.indexOf(c) < 0; });
+        rest.forEach(function (c) { addSelect.appendChild(h("option", { value: c, text: nice(c) })); });
+        addRow.hidden = !rest.length; // every known value is in the list already
+        if (focusValue !== undefined) {
+          var target = list.querySelector('[data-value="' + cssEscape(focusValue) + '"] [data-action="' + focusAction + '"]');
+          if (!target || target.disabled) target = list.querySelector('[data-value="' + cssEscape(focusValue) + '"] button:not([disabled])');
+          (target || list.querySelector("button:not([disabled])") || group).focus();
+        }
+      };
+      list.addEventListener("click", function (ev) {
+        var btn = ev.target.closest("button[data-action]");
+        if (!btn || btn.disabled) return;
+        var v = btn.dataset.value;
+        var i = items.indexOf(v);
+        if (btn.dataset.action === "remove") {
+          items.splice(i, 1);
+          draw();
+          var next = list.querySelectorAll("li")[Math.min(i, items.length - 1)];
+          ((next && next.querySelector("button:not([disabled])")) || addSelect).focus();
+          announce("Removed " + v + ".");
+          return;
+        }
+        var j = btn.dataset.action === "up" ? i - 1 : i + 1;
+        if (j < 0 || j >= items.length) return;
+        items[i] = items[j];
+        items[j] = v;
+        draw(v, btn.dataset.action);
+        announce(v + " moved to place " + (j + 1) + " of " + items.length + ".");
+      });
+      addBtn.addEventListener("click", function () {
+        var v = addSelect.value;
+        if (!v || items.indexOf(v) >= 0) return;
+        items.push(v);
+        draw(v, "up");
+        announce("Added " + v + " at place " + items.length + ".");
+      });
+      draw();
+      f.initial = JSON.stringify(items);
+      f.input = group;
+      f.read = function () { return items.slice(); };
+      wrap.appendChild(h("div", { class: "form-label", id: labelId, text: label }));
+      group.appendChild(list);
+      group.appendChild(addRow);
+      wrap.appendChild(group);
+      wrap.appendChild(feedback);
+      wrap.appendChild(help);
+    },
+    /**
+     * A list of small objects (notifications.webhooks / apprise): a row per target with its URL, the
+     * events as checkboxes and the other fields of the item schema; add and remove rows. Keys the editor
+     * does not know stay as they were, and defaults the user did not change are not written out.
+     */
+    objectsEditor: function (o, id, label, value, f, wrap, help, feedback) {
+      var fields = (o.item && o.item.fields) || [];
+      var noun = /webhooks$/.test(o.path) ? "Webhook" : /apprise$/.test(o.path) ? "Apprise target" : "Item";
+      var rows = (Array.isArray(value) ? value : []).map(function (r) {
+        return { original: isPlainObject(r) ? r : { url: String(r) }, inputs: {} };
+      });
+      var list = h("div", { class: "config-objects" });
+      var group = h("div", { id: id, class: "config-objects-editor", role: "group", tabindex: "-1",
+        "aria-labelledby": id + "-label", "aria-describedby": help.id });
+      var addBtn = h("button", { type: "button", class: "btn btn-sm btn-outline-secondary", id: id + "-add", text: "Add " + noun.toLowerCase() });
+      var sameSet = function (a, b) { return a.length === b.length && a.every(function (x) { return b.indexOf(x) >= 0; }); };
+      var draw = function () {
+        // Edits typed so far survive a redraw: read them into the originals first.
+        rows.forEach(function (r) { if (Object.keys(r.inputs).length) r.original = readRow(r); });
+        clear(list);
+        rows.forEach(function (r, i) {
+          var rid = id + "-" + i;
+          var body = [];
+          r.inputs = {};
+          fields.forEach(function (fd) {
+            var fid = rid + "-" + fd.name;
+            var cur = r.original[fd.name];
+            if (fd.type === "list" && Array.isArray(fd.choices)) {
+              var on = Array.isArray(cur) ? cur.map(String) : (fd["default"] || []);
+              r.inputs[fd.name] = fd.choices.map(function (c) {
+                var box = h("input", { class: "form-check-input", type: "checkbox", id: fid + "-" + c, value: c });
+                box.checked = on.indexOf(c) >= 0;
+                return box;
+              });
+              body.push(h("fieldset", { class: "col-12" },
+                h("legend", { class: "form-label fs-6 mb-1", text: humanize(fd.name) }),
+                h("div", { class: "d-flex flex-wrap gap-3" }, r.inputs[fd.name].map(function (box) {
+                  return h("div", { class: "form-check" }, box, h("label", { class: "form-check-label", for: box.id, text: humanize(box.value) }));
+                }))));
+            } else {
+              var numeric = fd.type === "int" || fd.type === "float" || fd.type === "duration";
+              // Text, not type=number: a timeout written as "10s" in the file must survive unchanged.
+              var input = h("input", { class: "form-control", id: fid, type: "text",
+                inputmode: numeric ? "decimal" : null, spellcheck: "false", autocomplete: "off",
+                required: fd.required || null, dataset: { numeric: numeric ? "1" : "" },
+                placeholder: fd["default"] !== undefined && fd["default"] !== null ? String(fd["default"]) : null });
+              input.value = cur === undefined || cur === null ? "" : String(cur);
+              r.inputs[fd.name] = input;
+              var control = fd.unit ? h("div", { class: "input-group" }, input, h("span", { class: "input-group-text", text: fd.unit })) : input;
+              body.push(h("div", { class: fd.name === "url" ? "col-12 col-md-9" : "col-12 col-md-3" },
+                h("label", { class: "form-label", for: fid, text: fd.name === "url" ? "URL" : humanize(fd.name) }), control));
+            }
+          });
+          list.appendChild(h("fieldset", { class: "border rounded p-2 mb-2 config-object", dataset: { index: i } },
+            h("legend", { class: "fs-6 float-none w-auto px-1 mb-0", text: noun + " " + (i + 1) }),
+            h("div", { class: "row g-2" }, body),
+            h("button", { type: "button", class: "btn btn-sm btn-outline-danger mt-2", dataset: { remove: i },
+              text: "Remove", "aria-label": "Remove " + noun.toLowerCase() + " " + (i + 1) })));
+        });
+        if (!rows.length) list.appendChild(h("p", { class: "small text-body-secondary mb-2", text: "None." }));
+      };
+      var readRow = function (r) {
+        var out = JSON.parse(JSON.stringify(r.original));
+        fields.forEach(function (fd) {
+          var input = r.inputs[fd.name];
+          if (!input) return;
+          if (Array.isArray(input)) {
+            var on = input.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
+            if (Array.isArray(r.original[fd.name]) || !sameSet(on, fd["default"] || [])) out[fd.name] = on;
+            return;
+          }
+          var t = input.value.trim();
+          if (t === "") {
+            if (fd.required) out[fd.name] = "";
+            else delete out[fd.name];
+          } else {
+            out[fd.name] = input.dataset.numeric && /^-?\d+(\.\d+)?$/.test(t) ? Number(t) : t;
+          }
+        });
+        return out;
+      };
+      list.addEventListener("click", function (ev) {
+        var btn = ev.target.closest("button[data-remove]");
+        if (!btn) return;
+        var i = Number(btn.dataset.remove);
+        draw(); // keep what was typed in the other rows
+        rows.splice(i, 1);
+        draw();
+        var next = list.querySelectorAll("button[data-remove]")[Math.min(i, rows.length - 1)];
+        (next || addBtn).focus();
+        announce(noun + " " + (i + 1) + " removed.");
+      });
+      addBtn.addEventListener("click", function () {
+        draw();
+        rows.push({ original: {}, inputs: {} });
+        draw();
+        var url = $("#" + cssEscape(id + "-" + (rows.length - 1) + "-url"));
+        if (url) url.focus();
+      });
+      draw();
+      f.read = function () { return rows.map(readRow); };
+      f.initial = JSON.stringify(f.read());
+      f.input = group;
+      wrap.appendChild(h("div", { class: "form-label", id: id + "-label", text: label }));
+      group.appendChild(list);
+      group.appendChild(addBtn);
+      wrap.appendChild(group);
+      wrap.appendChild(feedback);
+      wrap.appendChild(help);
+    },
     /** Read one field back; returns {ok, value} or {ok: false, message} for JSON that does not parse. */
     readField: function (f) {
+      if (f.read) {
+        var picked = f.read(); // the list editors (order, objects) keep their own state
+        return { ok: true, value: picked, raw: JSON.stringify(picked) };
+      }
       var raw = f.kind === "bool" ? (f.input.checked ? "true" : "false") : f.input.value;
       if (f.kind === "bool") return { ok: true, value: f.input.checked, raw: raw };
       if (f.kind === "number") {
@@ -1585,6 +2269,8 @@
         var ids = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
         if (ids.indexOf(fb.id) < 0) ids.unshift(fb.id);
         input.setAttribute("aria-describedby", ids.join(" "));
+        var folded = input.closest("details");
+        if (folded && !folded.open) folded.open = true; // a problem under "Advanced" must be seen
         if (!first) first = input;
       });
       var box = $("#config-errors");
@@ -1624,6 +2310,7 @@
       var unlock = function () { fields.disabled = false; };
       return api("PUT", "/api/config", built.doc).finally(unlock).then(function (answer) {
         if (answer && answer.config && answer.effective) {
+          self.loads++; // newer than any load still in flight
           self.doc = answer.config;
           self.effective = answer.effective;
           self.render();
@@ -1744,7 +2431,8 @@
     title: function () { return "Configuration"; },
     show: function () {
       hideSavedNote();
-      Config.load();
+      // The option list first (once per page load): the fields are rendered from it.
+      Config.loadSchema().then(function () { Config.load(); });
     },
   };
 

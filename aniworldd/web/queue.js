@@ -2,6 +2,13 @@
  * queue.js: the download queue page. GET /api/queue/status for the full picture, then the WebSocket keeps
  * it live: `queue_status` re-renders the lists, `download_progress` moves one bar in place (no re-render,
  * so keyboard focus and screen-reader position survive twice-a-second updates).
+ *
+ * A list without items is hidden with its heading; completed downloads are one line each, in a section
+ * that starts collapsed when it is long. Finished downloads are told once per series and batch
+ * ("Downloaded 12 episodes of …"), on every page: a series' download_complete events are gathered while
+ * more of its episodes wait or download in a running queue (as the last queue_status says), then told
+ * BATCH_WINDOW ms after the last one (or when the queue is paused or stopped); BATCH_QUIET_MAX is only a
+ * safety net. A batch toast still on screen counts on instead of stacking a new one.
  */
 (function (global) {
   "use strict";
@@ -13,6 +20,10 @@
   // Per list; the rest is summarised. The server already sends only the first page of each list (50 active and
   // pending, 20 completed and failed) with `<list>_total`, so a queue of thousands stays a small message.
   var MAX_ROWS = 200;
+  // More completed rows than this: the section starts collapsed (until the user opens it).
+  var COMPLETED_OPEN_MAX = 5;
+  var BATCH_WINDOW = 1200; // ms after a series' last queued episode finished
+  var BATCH_QUIET_MAX = 600000; // ms after a completion while more of the series are still queued
 
   var state = {
     status: null,
@@ -21,6 +32,9 @@
     announced: {}, // download_id -> last announced quarter
     refreshTimer: null,
     lastFetch: 0,
+    completedOpen: null, // per visit: decided by the list's length when it first shows, then the user's choice
+    batches: {}, // key -> {count, name, last, timer, long, toast}
+    finished: {}, // download_id -> true: completed or failed, though a stale status may still list it
   };
 
   function itemProgress(it) {
@@ -53,6 +67,15 @@
 
   function itemTitle(it) {
     return (it.serie_name || it.serie_folder || it.key || it.serie_id) + " · " + fmt.episode(it.season, it.episode);
+  }
+
+  function seriesLink(it) {
+    return h("a", { class: "fw-semibold text-decoration-none", href: "#/series/" + encodeURIComponent(it.key || it.serie_id),
+      text: itemTitle(it) });
+  }
+
+  function episodeTitle(it) {
+    return it.episode_title ? h("span", { class: "queue-ep-title", text: it.episode_title }) : null;
   }
 
   function progressText(p) {
@@ -100,7 +123,21 @@
     }));
   }
 
+  /** A completed download in one line: series · episode, its title, size and time, a remove button. */
+  function completedRow(it) {
+    var when = it.completed_at || it.updated_at;
+    return h("div", { class: "list-group-item queue-item queue-line", dataset: { itemId: it.id, status: it.status || "completed" } },
+      h("span", { class: "queue-line-title", title: [itemTitle(it), it.episode_title].filter(Boolean).join(" · ") },
+        seriesLink(it), it.episode_title ? " · " : "", episodeTitle(it)),
+      h("span", { class: "queue-line-meta small text-body-secondary" },
+        it.total_bytes ? fmt.bytes(it.total_bytes) : "",
+        when ? h("span", { class: "queue-line-when", text: (it.total_bytes ? " · " : "") + fmt.date(when) }) : null),
+      h("button", { type: "button", class: "btn btn-sm btn-outline-danger py-0", dataset: { remove: it.id, kind: "completed" },
+        "aria-label": "Remove " + itemTitle(it), text: "Remove" }));
+  }
+
   function itemRow(it, kind) {
+    if (kind === "completed") return completedRow(it);
     var p = itemProgress(it);
     var buttons = [];
     if (kind === "pending") buttons.push(prioritySelect(it));
@@ -117,8 +154,9 @@
     }));
     var head = h("div", { class: "d-flex flex-wrap align-items-center gap-2" },
       h("div", { class: "flex-grow-1 min-w-0" },
-        h("a", { class: "fw-semibold text-decoration-none", href: "#/series/" + encodeURIComponent(it.key || it.serie_id),
-          text: itemTitle(it) }),
+        seriesLink(it),
+        it.episode_title ? " · " : "",
+        episodeTitle(it),
         " ",
         it.language ? App.languageBadge(it.language) : null,
         " ",
@@ -132,10 +170,6 @@
     if (kind === "active") {
       body.push(progressBar(it, p, "progress-bar-striped progress-bar-animated"));
       body.push(h("div", { class: "small text-body-secondary mt-1 progress-text", text: progressText(p) }));
-    } else if (kind === "completed") {
-      body.push(progressBar(it, p, "bg-success"));
-      body.push(h("div", { class: "small text-body-secondary mt-1", text: ["Done", it.total_bytes ? fmt.bytes(it.total_bytes) : "",
-        fmt.date(it.completed_at || it.updated_at)].filter(Boolean).join(" · ") }));
     } else if (kind === "failed") {
       body.push(h("div", { class: "small text-danger-emphasis mt-1 text-break",
         text: (it.error || "failed") + (it.attempts ? " (attempts: " + it.attempts + ")" : "") }));
@@ -146,13 +180,15 @@
     return h("div", { class: "list-group-item queue-item", dataset: { itemId: it.id, status: it.status || kind } }, head, body);
   }
 
-  /** `total`: how many items the whole list has (`<list>_total`); the status holds only its first page. */
-  function renderList(el, items, kind, emptyText, total) {
+  /**
+   * `total`: how many items the whole list has (`<list>_total`); the status holds only its first page.
+   * An empty list is hidden with its heading (its <section>); answers whether it has items.
+   */
+  function renderList(el, items, kind, total) {
     App.clear(el);
-    if (!items.length && !total) {
-      el.appendChild(h("div", { class: "list-group-item text-body-secondary small", text: emptyText }));
-      return;
-    }
+    var count = Math.max(items.length, Number(total) || 0);
+    el.closest("section").hidden = !count;
+    if (!count) return false;
     var frag = document.createDocumentFragment();
     var shown = items.slice(0, MAX_ROWS);
     shown.forEach(function (it) { frag.appendChild(itemRow(it, kind)); });
@@ -162,13 +198,33 @@
         dataset: { more: more }, text: "… and " + more + " more" }));
     }
     el.appendChild(frag);
+    return true;
+  }
+
+  /** A long list starts collapsed; then it stays as it is (or as the user set it) while the page shows, so
+   * a list growing past the limit does not fold away under the reader. */
+  function applyCompletedOpen(count) {
+    if (state.completedOpen === null && count) state.completedOpen = count <= COMPLETED_OPEN_MAX;
+    var open = state.completedOpen !== false;
+    var toggle = $("#queue-completed-toggle");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    $("#queue-completed").hidden = !open;
+    $("#queue-completed-count").textContent = String(count);
   }
 
   function stat(label, value) {
     return h("div", { class: "col-4 col-lg" },
       h("div", { class: "card card-body py-2 px-3 h-100" },
         h("div", { class: "small text-body-secondary", text: label }),
-        h("div", { class: "fs-5 fw-semibold", text: String(value) })));
+        h("div", { class: "fs-5 fw-semibold", dataset: { stat: label.toLowerCase() }, text: String(value) })));
+  }
+
+  /** The Speed card follows the progress events between two queue_status answers. */
+  function updateTotalSpeed() {
+    var el = document.querySelector("#queue-stats [data-stat='speed']");
+    if (!el || (state.status && state.status.is_paused)) return;
+    var total = Object.keys(state.live).reduce(function (sum, id) { return sum + (Number(state.live[id].speed_mbps) || 0); }, 0);
+    el.textContent = fmt.speed(total) || "–";
   }
 
   function render(status) {
@@ -197,8 +253,9 @@
     btn("clear").disabled = !completed.length && !stats.completed;
 
     var stats_ = App.clear($("#queue-stats"));
-    var speed = stats.speed_mbps !== undefined ? stats.speed_mbps
-      : active.reduce(function (s, it) { return s + (itemProgress(it).speed || 0); }, 0);
+    // The items' own (live) speeds are fresher than the status' total when progress events arrive.
+    var itemSpeeds = active.reduce(function (s, it) { return s + (itemProgress(it).speed || 0); }, 0);
+    var speed = itemSpeeds > 0 && !paused ? itemSpeeds : stats.speed_mbps !== undefined ? stats.speed_mbps : itemSpeeds;
     [
       ["Active", stats.active !== undefined ? stats.active : active.length],
       ["Waiting", stats.pending !== undefined ? stats.pending : pending.length],
@@ -214,11 +271,14 @@
         priority: focused.dataset.priority }
       : null;
 
-    renderList($("#queue-active"), active, "active", running ? (paused ? "Paused." : "Nothing is downloading.") : "The queue is stopped.",
-      status.active_downloads_total);
-    renderList($("#queue-pending"), pending, "pending", "Nothing is waiting.", status.pending_queue_total);
-    renderList($("#queue-failed"), failed, "failed", "No failed downloads.", status.failed_downloads_total);
-    renderList($("#queue-completed"), completed, "completed", "Nothing completed yet.", status.completed_downloads_total);
+    var any = [
+      renderList($("#queue-active"), active, "active", status.active_downloads_total),
+      renderList($("#queue-pending"), pending, "pending", status.pending_queue_total),
+      renderList($("#queue-failed"), failed, "failed", status.failed_downloads_total),
+      renderList($("#queue-completed"), completed, "completed", status.completed_downloads_total),
+    ].some(Boolean);
+    applyCompletedOpen(Math.max(completed.length, Number(status.completed_downloads_total) || 0));
+    $("#queue-empty").hidden = any;
 
     if (focusKey && focusKey.id) {
       var row = document.querySelector(".queue-item[data-item-id='" + focusKey.id + "']");
@@ -279,22 +339,88 @@
     bar.setAttribute("aria-valuetext", progressValueText(p));
     bar.firstChild.style.width = p.percent + "%";
     row.querySelector(".progress-text").textContent = progressText(p);
+    updateTotalSpeed();
+  }
+
+  function seriesName(d) {
+    if (d.name) return d.name;
+    var lists = state.status ? [].concat(state.status.active_downloads || [], state.status.completed_downloads || []) : [];
+    var known = lists.filter(function (it) { return it.key === d.key && it.serie_name; })[0];
+    return known ? known.serie_name : d.folder || d.key;
+  }
+
+  function batchText(b) {
+    return b.count === 1 ? "Downloaded " + b.name + " " + fmt.episode(b.last.season, b.last.episode) + "."
+      : "Downloaded " + b.count + " episodes of " + b.name + ".";
+  }
+
+  /** Tell a series' batch: a new toast, or the still-shown one of this series counts on. */
+  function flushBatch(key) {
+    var b = state.batches[key];
+    if (!b || !b.count) return;
+    clearTimeout(b.timer);
+    b.timer = null;
+    var text = batchText(b);
+    if (b.toast && b.toast.parentNode) b.toast.setMessage(text);
+    else b.toast = App.toast(text, "success", { tag: "downloaded:" + key });
+    App.announce(text);
+    b.toast.dataset.downloaded = key;
+    b.toast.dataset.count = String(b.count);
+  }
+
+  /** More of this series still waits or downloads in a running queue (per the last queue_status)? */
+  function seriesBusy(key) {
+    var st = state.status;
+    if (!st || !st.is_running || st.is_paused) return false;
+    return [].concat(st.active_downloads || [], st.pending_queue || []).some(function (it) {
+      return (it.key || it.serie_id) === key && !state.finished[it.id];
+    });
+  }
+
+  /** (Re)arm a waiting batch's timer: short once nothing of the series is left, long while some is. */
+  function scheduleBatch(key, restart) {
+    var b = state.batches[key];
+    if (!b || !b.count || (!b.timer && !restart)) return;
+    var long = seriesBusy(key);
+    if (b.timer && !restart && long === b.long) return;
+    clearTimeout(b.timer);
+    b.long = long;
+    b.timer = setTimeout(function () { flushBatch(key); }, long ? BATCH_QUIET_MAX : BATCH_WINDOW);
   }
 
   function onComplete(d) {
     delete state.announced[d.download_id];
-    App.announce("Downloaded " + (d.folder || d.key) + " " + fmt.episode(d.season, d.episode));
+    state.finished[d.download_id] = true;
+    var key = d.key || d.folder || "";
+    var b = state.batches[key];
+    // A batch starts over once its toast is gone and nothing is waiting to be told.
+    if (!b || (!b.timer && !(b.toast && b.toast.parentNode))) {
+      b = state.batches[key] = { count: 0, name: "", last: null, timer: null, long: false, toast: null };
+    }
+    b.count += 1;
+    b.name = seriesName(d);
+    b.last = d;
+    scheduleBatch(key, true);
     App.bus.emit("queue:changed", d);
     if (state.visible) scheduleFetch();
   }
 
   function onFailed(d) {
     delete state.announced[d.download_id];
+    state.finished[d.download_id] = true;
+    if (d.key) scheduleBatch(d.key, false);
     var what = (d.folder || d.key) + " " + fmt.episode(d.season, d.episode);
     App.toast((d.will_retry ? "Download will be retried: " : "Download failed: ") + what + " (" + (d.reason || "error") + ")",
-      d.will_retry ? "warning" : "danger");
+      d.will_retry ? "warning" : "danger", { tag: "failed:" + (d.key || "") }); // one per series: the latest
     App.bus.emit("queue:changed", d);
     if (state.visible) scheduleFetch();
+  }
+
+  /** Keep `finished` small: only ids the status still lists as active or waiting matter. */
+  function forgetFinished(status) {
+    var listed = {};
+    [].concat(status.active_downloads || [], status.pending_queue || []).forEach(function (it) { listed[it.id] = true; });
+    Object.keys(state.finished).forEach(function (id) { if (!listed[id]) delete state.finished[id]; });
   }
 
   var ACTIONS = {
@@ -355,6 +481,12 @@
   }
 
   function init() {
+    $("#queue-completed-toggle").addEventListener("click", function (ev) {
+      var open = ev.currentTarget.getAttribute("aria-expanded") !== "true";
+      state.completedOpen = open;
+      ev.currentTarget.setAttribute("aria-expanded", open ? "true" : "false");
+      $("#queue-completed").hidden = !open;
+    });
     $("[data-view='queue'] [role='toolbar']").addEventListener("click", function (ev) {
       var btn = ev.target.closest("[data-queue-action]");
       if (btn) runAction(btn.getAttribute("data-queue-action"), btn);
@@ -387,7 +519,9 @@
             // The row is gone: focus the next one's button, or the list's heading.
             if (document.activeElement && document.activeElement !== document.body) return;
             var next = list && list.querySelector("button[data-remove]");
-            var heading = list && list.previousElementSibling;
+            var section = list && list.closest("section");
+            // The list emptied: its section is hidden, so the page's heading takes focus.
+            var heading = section && !section.hidden ? section.querySelector("h2") : $("#queue-title");
             if (next) next.focus();
             else if (heading) heading.focus();
           });
@@ -403,6 +537,8 @@
       s.on("queue_status", function (status) {
         if (state.visible) render(status);
         else state.status = status;
+        forgetFinished(status);
+        Object.keys(state.batches).forEach(function (key) { scheduleBatch(key, false); });
       });
       s.on("download_progress", onProgress);
       s.on("download_complete", onComplete);
@@ -417,6 +553,7 @@
     title: function () { return "Queue"; },
     show: function () {
       state.visible = true;
+      state.completedOpen = null;
       if (state.status) render(state.status);
       fetchStatus();
     },

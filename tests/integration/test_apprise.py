@@ -67,8 +67,8 @@ async def test_targets_receive_download_complete_and_failed() -> None:
                 got = [d for d in rx.on(kind) if d.path != "/only-failed"]
                 titles = sorted(d.title for d in got)
                 assert titles == [
-                    "Download failed: Attack on Titan (2013) S01E003",
-                    "Downloaded: Attack on Titan (2013) S01E002",
+                    "Download failed: Attack on Titan (2013) S01E03",
+                    "Downloaded: Attack on Titan (2013) S01E02",
                 ], kind
                 failed = next(d for d in got if d.title.startswith("Download failed"))
                 assert "failed after 3 attempt(s): no hoster answered" in failed.message
@@ -76,7 +76,7 @@ async def test_targets_receive_download_complete_and_failed() -> None:
             assert {d.fields["type"] for d in rx.on("json")} == {"success", "failure"}
             assert {d.fields["topic"] for d in rx.on("ntfy")} == {"anime"}
             assert [d.title for d in rx.deliveries if d.path == "/only-failed"] == [
-                "Download failed: Attack on Titan (2013) S01E003"
+                "Download failed: Attack on Titan (2013) S01E03"
             ]
             assert [s["delivered"] for s in notifier.status()] == [2, 2, 2, 1]
         finally:

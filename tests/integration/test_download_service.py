@@ -520,10 +520,12 @@ async def test_apply_settings_covers_exactly_the_live_config_keys(tmp_path) -> N
             hoster_failures_before_cooldown=5,
             hoster_cooldown=60.0,
             fragments=4,
+            hls_downloader="yt-dlp",
             temp_dir="/elsewhere",  # read at start only
         )
         changed = queue.apply_settings(new)
         assert {f"downloads.{k}" for k in changed} == LIVE_KEYS
+        assert queue.runner.hls_downloader == "yt-dlp"
         args = queue.runner.arguments(SimpleNamespace(url="http://x/", headers={}), tmp_path / "s")
         assert args[args.index("--concurrent-fragments") + 1] == "4"
         assert (queue.hoster_health.failures_before_cooldown, queue.hoster_health.cooldown_s) == (5, 60.0)

@@ -217,6 +217,36 @@ def test_the_flusher_syncs_a_growing_part_file_and_closes_it(tmp_path):
     assert part.stat().st_size == (2 << 20) + 100
 
 
+def test_the_flusher_outlives_a_failing_directory_scan(tmp_path, monkeypatch):
+    """Out of file descriptors (or a temp dir gone for a moment): the scan fails, the thread keeps going
+    and syncs once the scan works again, and nothing escapes as an unhandled thread exception."""
+    from aniworldd.download import flusher as flusher_module
+
+    real = flusher_module.stem_files
+    failures = {"left": 3}
+
+    def flaky(stem):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OSError(24, "Too many open files")
+        return real(stem)
+
+    monkeypatch.setattr(flusher_module, "stem_files", flaky)
+    stem = tmp_path / "aw-6-voe-ger-dub"
+    (tmp_path / "aw-6-voe-ger-dub.mp4.part").write_bytes(os.urandom(2 << 20))
+    flusher = PartialFlusher(stem, poll=0.02)
+    flusher.start()
+    try:
+        for _ in range(250):
+            if flusher.syncs:
+                break
+            time.sleep(0.02)
+        assert flusher._thread.is_alive()
+        assert flusher.syncs == 1 and failures["left"] == 0
+    finally:
+        flusher.stop()
+
+
 async def test_a_spare_that_died_while_waiting_is_replaced_by_a_fresh_child(launcher, tmp_path):
     launcher.keep_warm()
     assert await launcher.wait_warm()

@@ -378,6 +378,33 @@ async def test_requests_during_a_scan_coalesce(root: Path, scan: ScanService, bu
     assert len(drain(sub)) == 3  # first + one merged follow-up + this one
 
 
+async def test_scan_complete_says_whether_a_user_asked(root: Path, scan: ScanService, bus) -> None:
+    """A UI toasts "Scan finished" only for `requested` scans, never for the rescans after downloads."""
+    make_series(root, "A", "show-a", ["A S01E01.mkv"])
+    sub = bus.subscribe({SCAN_COMPLETE})
+
+    async def next_complete() -> dict:
+        return (await asyncio.wait_for(sub.get(), 10)).data
+
+    scan.request_scan(requested=False)  # scan_on_start
+    done = await next_complete()
+    assert (done["scope"], done["requested"]) == ("full", False)
+    scan.request_folders([(str(root), "A")])  # the watcher, after a download
+    done = await next_complete()
+    assert (done["scope"], done["requested"]) == ("partial", False)
+    await scan.scan_all()  # API / CLI
+    assert drain(sub)[-1].data["requested"] is True
+    progress = bus.subscribe({SCAN_PROGRESS})
+    first = asyncio.ensure_future(scan.scan_all())
+    await progress.get()  # the first scan is under way: what follows waits for one follow-up
+    scan.request_folders([(str(root), "A")])
+    scan.request_scan()  # merged into the watcher's follow-up: the follow-up was asked for
+    await first
+    assert (await next_complete())["requested"] is True  # the first one
+    follow_up = await next_complete()
+    assert (follow_up["scope"], follow_up["requested"]) == ("full", True)
+
+
 async def test_scan_failure_is_reported(root: Path, scan: ScanService, bus, monkeypatch) -> None:
     make_series(root, "A", "show-a", ["A S01E01.mkv"])
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from aniworldd.commands.labels import episode_label
 from aniworldd.commands.queue import format_items
 from aniworldd.commands.token_store import delete_token, read_token, token_path, write_token
+from aniworldd.core.labels import episode_label
 
 APP_JS = Path(__file__).resolve().parents[2] / "aniworldd" / "web" / "app.js"
 

@@ -34,6 +34,31 @@ async def test_save_writes_atomically_and_keeps_backup(svc: ConfigService) -> No
     assert (await sub.get()).type == CONFIG_CHANGED
 
 
+async def test_save_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    """A config path that is a symlink (/etc/aniworldd/config.yaml -> the user's file) stays a link: the
+    save lands in the file it points to."""
+    real = tmp_path / "elsewhere" / "mine.yaml"
+    real.parent.mkdir()
+    real.write_text("# my notes\nserver:\n  port: 8080\n")
+    link = tmp_path / "config.yaml"
+    link.symlink_to(real)
+    svc = ConfigService(link, tmp_path / "data", EventBus())
+    await svc.save({"server": {"port": 9002}})
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert real.read_text().startswith("# my notes\n") and "port: 9002" in real.read_text()
+
+
+def test_relative_paths_follow_the_named_file_not_the_link_target(tmp_path: Path) -> None:
+    from aniworldd.config import load_config
+
+    real = tmp_path / "pkg" / "example.yaml"
+    real.parent.mkdir()
+    real.write_text("data_dir: ./data\n")
+    link = tmp_path / "example.yaml"
+    link.symlink_to(real)
+    assert load_config(link, env={})["data_dir"] == str(tmp_path / "data")
+
+
 async def test_invalid_save_changes_nothing(svc: ConfigService) -> None:
     before = svc.path.read_text()
     with pytest.raises(ConfigError) as exc:

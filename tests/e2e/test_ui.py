@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, chromium_path
+from tests.e2e.harness import ARTIFACTS, DaemonProcess, FakeSiteThread
 from tests.fakesite.catalog import ANIWORLD, GER_SUB, make_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -47,20 +47,6 @@ MQTT_SECRET = "mqtt-pw-never-shown"
 HEALTH_KEY = "kaputto-no-hoster"  # offered only by a hoster the site takes down (system page test)
 HEALTH_TITLE = "Kaputto no Hoster"
 TOAST_MAX = 3
-
-
-def _require_tools() -> str:
-    chromium = chromium_path()
-    if chromium is None:
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed (the fake hosters generate their test videos with it)")
-    return chromium
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    return _require_tools()
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +84,6 @@ def daemon(site: FakeSiteThread, tmp_path_factory: pytest.TempPathFactory) -> It
     proc.stop()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(proc.log_path, ARTIFACTS / "e2e-daemon.log")
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class PageProblems:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, chromium_path
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -60,14 +60,6 @@ def describe(found: dict[str, list[dict]]) -> str:
             lines.append(f"{where}: [{v['impact']}] {v['id']}: {v['help']}")
             lines += [f"    {n}" for n in v["nodes"]]
     return "\n".join(lines)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Debian chromium is needed")
-    return path
 
 
 def test_no_serious_or_critical_violation_on_any_page(chromium: str, tmp_path) -> None:

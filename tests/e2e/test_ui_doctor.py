@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, chromium_path
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -17,14 +17,6 @@ playwright_api = pytest.importorskip(
 expect = playwright_api.expect
 
 PASSWORD = "correct horse battery doctor"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Debian chromium is needed")
-    return path
 
 
 def test_run_doctor_shows_the_steps_and_the_failing_one(chromium: str, tmp_path) -> None:

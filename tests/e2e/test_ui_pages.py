@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, chromium_path
+from tests.e2e.harness import ARTIFACTS, DaemonProcess, FakeSiteThread
 from tests.fakesite.catalog import ANIWORLD, GER_SUB, make_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -29,14 +29,6 @@ expect = playwright_api.expect
 PASSWORD = "correct horse battery pages"
 KEY = "rekishi-no-testfolge"
 TITLE = "Rekishi no Testfolge"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Debian chromium is needed")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +77,6 @@ def token(daemon: DaemonProcess, site: FakeSiteThread) -> str:
         time.sleep(0.2)
     assert counts == {"completed": 1, "failed": 1}, daemon.log_text()
     return token
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ captcha is gone and the episode goes through, the banner goes away by itself."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, chromium_path
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread
 from tests.fakesite.catalog import GER_DUB, STO, make_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -22,14 +21,6 @@ expect = playwright_api.expect
 
 PASSWORD = "correct horse battery banner"
 KEY = "leuchtturm-nord"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = chromium_path()
-    if path is None or shutil.which("ffmpeg") is None:
-        pytest.skip("Debian chromium and ffmpeg are needed")
-    return path
 
 
 def test_a_captcha_on_s_to_shows_a_banner_until_it_is_gone(chromium: str, tmp_path) -> None:

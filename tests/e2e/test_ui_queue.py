@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, chromium_path
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread
 from tests.fakesite.catalog import ANIWORLD, GER_SUB, make_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -57,16 +57,6 @@ COVERED_BUTTONS = """() => {
   const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
   return buttons.filter(([, b]) => toasts.some((t) => hit(t, b))).map(([name]) => name);
 }"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed (the fake hosters generate their test videos with it)")
-    return path
 
 
 @pytest.fixture(scope="module")

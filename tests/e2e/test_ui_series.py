@@ -23,7 +23,6 @@ from tests.e2e.harness import (
     REPO,
     DaemonProcess,
     FakeSiteThread,
-    chromium_path,
 )
 from tests.fakesite.catalog import ANIWORLD, ENG_SUB, GER_SUB, make_series
 
@@ -37,14 +36,6 @@ expect = playwright_api.expect
 PASSWORD = "correct horse battery series"
 KEY = "raihen-no-sekai"
 TITLE = "Raihen no Sekai"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Debian chromium is needed")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -62,18 +62,23 @@ def _request_ctx(request: web.Request) -> AppContext:
     return ctx
 
 
+def _with_usage(entry: dict[str, Any], path: Path) -> dict[str, Any]:
+    """`entry` with the free/total bytes of the disk holding `path`; an unreadable one gives `error`."""
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError as exc:
+        entry.update(free_bytes=None, total_bytes=None, free_gb=None, error=exc.strerror or str(exc))
+    else:
+        entry.update(free_bytes=usage.free, total_bytes=usage.total, free_gb=round(usage.free / 1e9, 2))
+    return entry
+
+
 def disk_usage(roots: list[str]) -> list[dict]:
     """Free/total bytes per library root; a missing or unreadable root is reported, not raised."""
     result = []
     for root in roots:
         entry: dict[str, Any] = {"root": root, "exists": Path(root).is_dir()}
-        try:
-            usage = shutil.disk_usage(root)
-        except OSError as exc:
-            entry.update(free_bytes=None, total_bytes=None, free_gb=None, error=exc.strerror or str(exc))
-        else:
-            entry.update(free_bytes=usage.free, total_bytes=usage.total, free_gb=round(usage.free / 1e9, 2))
-        result.append(entry)
+        result.append(_with_usage(entry, Path(root)))
     return result
 
 
@@ -97,13 +102,7 @@ def storage_usage(config: dict) -> list[dict]:
             continue
         path = Path(value)
         entry: dict[str, Any] = {"role": role, "path": str(value), "exists": path.is_dir()}
-        try:
-            usage = shutil.disk_usage(_existing_ancestor(path))
-        except OSError as exc:
-            entry.update(free_bytes=None, total_bytes=None, free_gb=None, error=exc.strerror or str(exc))
-        else:
-            entry.update(free_bytes=usage.free, total_bytes=usage.total, free_gb=round(usage.free / 1e9, 2))
-        result.append(entry)
+        result.append(_with_usage(entry, _existing_ancestor(path)))
     return result
 
 

@@ -2,7 +2,8 @@
 
 The UI must work on a NAS without internet, so Bootstrap and htmx are vendored under web/vendor/ in
 versioned folders: those never change for a given path and are cached for a year ("immutable"). The app's
-own files change with every upgrade, so they are always revalidated (ETag / Last-Modified -> 304).
+own files (index.html, CSS, theme.js and the ES modules under js/) change with every upgrade, so they are
+always revalidated (ETag / Last-Modified -> 304).
 aiohttp serves a pre-compressed `<file>.gz` next to a file to clients that accept gzip; the vendor files
 ship one, which cuts the library page weight to a fraction; the app's own small files are compressed on the
 fly.
@@ -40,10 +41,13 @@ def _app_file(request: web.Request, name: str) -> web.FileResponse:
     web_dir = request.app[_WEB_DIR_KEY]
     path = web_dir / name
     try:
-        st = os.lstat(path)  # lstat: a symlink planted in the package dir is not followed
+        # lstat on the file and each folder below web/: a symlink planted in the package dir is not followed
+        parts = name.split("/")
+        modes = [os.lstat(web_dir.joinpath(*parts[:i])).st_mode for i in range(1, len(parts))]
+        st = os.lstat(path)
     except OSError:
         raise web.HTTPNotFound() from None
-    if not stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode) or not all(stat.S_ISDIR(mode) for mode in modes):
         raise web.HTTPNotFound()
     response = web.FileResponse(path, headers={"Cache-Control": APP_CACHE})
     if request.method == "GET" and not any(h in request.headers for h in _CONDITIONAL):
@@ -83,7 +87,12 @@ def add_routes(app: web.Application, web_dir: Path = WEB_DIR) -> None:
         return
     app[_WEB_DIR_KEY] = web_dir
     app.router.add_get("/", index, name="ui-index")
-    # Top-level app files first (compressed on the fly); everything else, vendor included, via add_static.
-    app.router.add_get(STATIC_PREFIX + r"{name:[A-Za-z0-9_]+\.(?:js|css|html)}", app_file, name="ui-app-file")
+    # The app's own files first (top level, and the ES modules under js/; compressed on the fly); everything
+    # else, vendor included, via add_static.
+    app.router.add_get(
+        STATIC_PREFIX + r"{name:(?:js/(?:[A-Za-z0-9_]+/)*)?[A-Za-z0-9_]+\.(?:js|css|html)}",
+        app_file,
+        name="ui-app-file",
+    )
     app.router.add_static(STATIC_PREFIX, web_dir, name="ui-static", show_index=False, follow_symlinks=False)
     app.on_response_prepare.append(_cache_headers)

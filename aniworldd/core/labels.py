@@ -1,6 +1,7 @@
-"""Episode labels for people: the same as the web UI's `episodeLabel` (aniworldd/web/app.js), used by the CLI,
-notifications, API messages and doctor, so a user reads "S01E01" / "Movie 1" everywhere and can copy a label
-from one into a search of the other. (File names follow `library.naming`, which is the user's choice.)"""
+"""Episode labels for people: the same as the web UI's `episodeLabel` (aniworldd/web/js/core/format.js),
+used by the CLI, notifications, API messages and doctor, so a user reads "S01E01" / "Movie 1" everywhere and
+can copy a label from one into a search of the other.
+File names follow `library.naming`, the user's choice."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The CLI's episode labels are the web UI's (episodeLabel in aniworldd/web/app.js), and the token store
-keeps the login private and whole."""
+"""The CLI's episode labels are the web UI's (episodeLabel in aniworldd/web/js/core/format.js), and the token
+store keeps the login private and whole."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from aniworldd.commands.queue import format_items
 from aniworldd.commands.token_store import delete_token, read_token, token_path, write_token
 from aniworldd.core.labels import episode_label
 
-APP_JS = Path(__file__).resolve().parents[2] / "aniworldd" / "web" / "app.js"
+FORMAT_JS = Path(__file__).resolve().parents[2] / "aniworldd" / "web" / "js" / "core" / "format.js"
 
 
 @pytest.mark.parametrize(
@@ -35,8 +35,8 @@ def test_episode_label(season, episode, label):
 
 def test_the_ui_uses_the_same_rule():
     """If the UI's rule changes, this says the CLI must follow (the two must read alike)."""
-    body = re.search(r"function episodeLabel\(season, episode\) \{(.*?)\n  \}", APP_JS.read_text(), re.S)
-    assert body, "episodeLabel not found in app.js"
+    body = re.search(r"function episodeLabel\(season, episode\) \{(.*?)\n\}", FORMAT_JS.read_text(), re.S)
+    assert body, "episodeLabel not found in format.js"
     assert '"Movie " + episode' in body.group(1)
     assert '"S" + pad(season, 2) + "E" + pad(episode, 2)' in body.group(1)
 

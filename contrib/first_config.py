@@ -4,7 +4,8 @@ usage: python contrib/first_config.py EXAMPLE TARGET
 
 The example files (config.example.yaml, contrib/demo/config.demo.yaml) are tracked in git: a daemon started
 with one of them would write into it when the config is saved from the UI. So the example is copied to TARGET
-once (an existing TARGET is the user's and is left alone) and the daemon runs with the copy.
+once (an existing TARGET is the user's and is left alone) and the daemon runs with the copy. The library
+folders the copy names are created then too: the daemon does not add series into a missing root.
 
 Relative paths in a config are relative to the file's folder (aniworldd.config._finalize), so each relative
 path the daemon resolves (data_dir, library.roots, downloads.temp_dir, provider.ca_file) is rewritten in the
@@ -67,7 +68,30 @@ def copy_config(example: Path, target: Path) -> bool:
         "# web UI into this file (comments kept); the example it came from is never written.\n"
     )
     atomic_write(target, header + body, 0o600)
+    make_library_roots(target)
     return True
+
+
+def make_library_roots(config_path: Path) -> list[Path]:
+    """Create the library folders the new config names (the folders made are returned).
+
+    The daemon refuses to download into a root that is missing, because an unmounted share must not look
+    like an empty library; so a first start is where the library folder is made, once. A config that does
+    not validate is left for the daemon to report.
+    """
+    from aniworldd.config import ConfigError, load_config
+
+    try:
+        roots = load_config(config_path, env={})["library"]["roots"]
+    except (ConfigError, OSError, KeyError, TypeError):
+        return []
+    made = []
+    for root in roots:
+        path = Path(root)
+        if not path.exists():
+            path.mkdir(parents=True, exist_ok=True)
+            made.append(path)
+    return made
 
 
 def main(argv: list[str]) -> int:

@@ -114,7 +114,15 @@ def _season_label(season: str | int) -> str:
 
 def _add(args: argparse.Namespace) -> int:
     async def work(cfg: dict, service: Any) -> int:
+        from aniworldd.services.metadata_service import MetadataService, provider_fetcher
+
         result = await service.add(args.link)
+        # What the daemon's MetadataService does on an add through the API: tvshow.nfo and poster.jpg for
+        # media servers and the library's poster card (with `library.write_nfo`).
+        metadata = MetadataService(
+            service.store, cfg["library"]["write_nfo"], provider_fetcher(service.providers.client)
+        )
+        await metadata.write(result["key"])
         if args.json:
             _emit_json(result)
             return 0

@@ -697,6 +697,28 @@ def _not_found() -> web.Response:
     )
 
 
+async def cover_jpeg(media_dir: Path, name: str) -> bytes | None:
+    """A 220x330 JPEG cover in a colour of its own per name, made once with ffmpeg (None without it)."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    path = Path(media_dir) / "covers" / f"{digest[:16]}.jpg"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{id(path)}.tmp.jpg")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+                "-i", f"color=c=0x{digest[:6]}:s=220x330", "-frames:v", "1", str(tmp),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError:
+            return None
+        if await proc.wait() != 0 or not tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            return None
+        tmp.replace(path)  # atomic: parallel requests never read half a file
+    return path.read_bytes()
+
+
 def add_site_routes(app: web.Application, state: FakeSiteState) -> None:
     """Register the aniworld and s.to routes (before the hoster routes: `/media/images/...` is ours)."""
 
@@ -762,9 +784,15 @@ def add_site_routes(app: web.Application, state: FakeSiteState) -> None:
             return _not_found()
         raise web.HTTPFound(_embed_location(request, offer, state.hoster_origin))
 
-    # images (covers, flags, provider icons): small SVG placeholders ----------------------------------
+    # images: covers are real JPEGs (as on the real sites: the daemon's poster.jpg and its thumbnails
+    # need a decodable image), flags and provider icons small SVG placeholders ------------------------
     async def image(request: web.Request) -> web.Response:
-        label = esc(request.path.rsplit("/", 1)[-1].split("?")[0][:40])
+        name = request.path.rsplit("/", 1)[-1]
+        if "/cover/" in request.path or request.query.get("format") == "jpg" or name.endswith(".jpg"):
+            jpeg = await cover_jpeg(state.media_dir, name)
+            if jpeg is not None:
+                return web.Response(body=jpeg, content_type="image/jpeg")
+        label = esc(name.split("?")[0][:40])
         svg = (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="220" height="330"><rect width="100%" '
             f'height="100%" fill="#2b3a55"/><text x="10" y="30" fill="#fff" font-size="12">{label}</text>'

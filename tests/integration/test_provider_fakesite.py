@@ -440,6 +440,9 @@ async def test_cli_search_add_show(fakesite, fakesite_state, tmp_path):
     assert code == 0, err
     assert "Added CLI Show [sto] as 'cli-show'" in out
     assert "Season 1: 2 episodes" in out and "Season 2: 1 episode" in out
+    # As an add through the API: the media-server files (and the library card's poster) are written.
+    folder = next((tmp_path / "lib").iterdir())
+    assert (folder / "tvshow.nfo").is_file() and (folder / "poster.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
 
     code, out, err = await _cli("show", "cli-show", "--json", config=config)
     assert code == 0, err
@@ -462,6 +465,9 @@ async def test_cli_search_add_show(fakesite, fakesite_state, tmp_path):
 async def test_fakesite_serves_images_and_index(fakesite):
     async with aiohttp.ClientSession() as s:
         async with s.get(f"{fakesite}/media/images/channel/desktop/x?format=jpg") as r:
+            assert r.status == 200 and r.content_type == "image/jpeg"  # a real cover, as on s.to
+            assert (await r.read())[:3] == b"\xff\xd8\xff"
+        async with s.get(f"{fakesite}/public/img/flags/german.svg") as r:
             assert r.status == 200 and r.content_type == "image/svg+xml"
         async with s.get(f"{fakesite}/") as r:
             assert "Kaguya-sama" in await r.text()

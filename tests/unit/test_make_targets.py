@@ -63,6 +63,26 @@ def test_demo_copy_points_where_the_example_pointed(tmp_path: Path) -> None:
     assert example.read_bytes() == before
 
 
+def test_first_copy_creates_the_library_folders_it_names(tmp_path: Path) -> None:
+    """A fresh checkout has no library folder, and the daemon rightly refuses to add into a root that is
+    missing (an unmounted share must not look empty). The first-start copy is where the user's library is
+    born: it makes the folders its config names, once; an existing config is left alone."""
+    example = tmp_path / "example" / "config.yaml"
+    example.parent.mkdir()
+    example.write_text("data_dir: ./d\nlibrary:\n  roots: [./lib1, ./lib2]\n")
+    assert first_config.copy_config(example, tmp_path / "one" / "config.yaml")
+    assert (tmp_path / "example" / "lib1").is_dir() and (tmp_path / "example" / "lib2").is_dir()
+
+    example.write_text("data_dir: ./d2\n")  # roots null: <data_dir>/library
+    assert first_config.copy_config(example, tmp_path / "two" / "config.yaml")
+    assert (tmp_path / "example" / "d2" / "library").is_dir()
+
+    (tmp_path / "example" / "lib1").rmdir()
+    example.write_text("data_dir: ./d\nlibrary:\n  roots: [./lib1]\n")
+    assert not first_config.copy_config(example, tmp_path / "one" / "config.yaml")  # not a first start
+    assert not (tmp_path / "example" / "lib1").exists()
+
+
 def test_copy_elsewhere_uses_absolute_paths_and_never_overwrites(tmp_path: Path) -> None:
     example = REPO / "config.example.yaml"
     target = tmp_path / "data" / "config.yaml"

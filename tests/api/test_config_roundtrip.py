@@ -157,7 +157,7 @@ async def test_make_run_copy_step_then_ui_save_leaves_the_example_untouched(aioh
     made = _make("data/config.yaml", tmp_path)
     assert made.returncode == 0 and copy.is_file()
 
-    (tmp_path / "data" / "library").mkdir(parents=True)
+    assert (tmp_path / "data" / "library").is_dir()  # the first start made the library folder too
     ctx = await build_context(copy)
     try:
         api = Api(await aiohttp_client(create_app(ctx)), ctx)

@@ -65,11 +65,17 @@ def _make_dirs(data_dir: Path, roots: list[str]) -> None:
 
 class Daemon:
     def __init__(
-        self, config: dict, config_path: Path | None = None, notifier: Notifier | None = None
+        self,
+        config: dict,
+        config_path: Path | None = None,
+        notifier: Notifier | None = None,
+        log_tail: logtail.LogTail | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
         self.notifier = notifier or Notifier()
+        #: The last log lines for GET /api/system/logs; `run()` attaches it before the first log line.
+        self.log_tail = log_tail
         self.started_at = time.monotonic()
         self._closers: list[Closer] = []
         self._tasks: set[asyncio.Task] = set()
@@ -101,7 +107,14 @@ class Daemon:
         ctx.series = AnimeSeriesService(store)
         ctx.config_service = ConfigService(self.config_path, data_dir, bus, running=cfg)
         ctx.extras["metrics"] = Metrics(bus)  # a bus listener: counts downloads and scans for /metrics
-        ctx.extras["logtail"] = logtail.install()  # the last 200 log lines for GET /api/system/logs
+        if self.log_tail is None:  # a Daemon built without run() (tests): its own, gone again on stop
+            tail = self.log_tail = logtail.attach()
+
+            async def detach() -> None:
+                logging.getLogger().removeHandler(tail)
+
+            self._on_stop(detach)
+        ctx.extras["logtail"] = self.log_tail  # the last 200 log lines for GET /api/system/logs
         self.ctx = ctx
 
         await self._start_library(ctx)
@@ -274,7 +287,7 @@ def run(arg: str | None) -> int:
     if config is None:
         return 1
     setup_logging(config["logging"]["level"])
-    logtail.install()  # from the first line on (the system page's live log)
+    tail = logtail.attach()  # from the first line on (the system page's live log)
     old, new = raise_nofile_limit()
     if new != old:
         log.info("open files limit raised from %d to %d", old, new)
@@ -282,7 +295,7 @@ def run(arg: str | None) -> int:
     # every hand-back to the event loop can wait 5 ms, and a request needs several. 1 ms keeps /health fast
     # while a config is saved or a big provider page is parsed (bench/loop_stall.py).
     sys.setswitchinterval(LOOP_SWITCH_INTERVAL)
-    daemon = Daemon(config, Path(path).resolve() if path else None)
+    daemon = Daemon(config, Path(path).resolve() if path else None, log_tail=tail)
     try:
         asyncio.run(_serve(daemon))
     except DatabaseDamaged as exc:  # a restart cannot fix it: a distinct status systemd does not restart on

@@ -91,20 +91,8 @@ class LogTail(logging.Handler):
         return {"lines": lines, "last": last, "capacity": self.capacity, "dropped": dropped}
 
 
-_installed: LogTail | None = None
-_install_lock = threading.Lock()
-
-
-def install(logger: logging.Logger | None = None) -> LogTail:
-    """The process's LogTail on the root logger (created and attached once; later calls return it).
-
-    One per process: the daemon, and an app built without it (tests, tools) asking for logs, share it.
-    """
-    global _installed
-    target = logger or logging.getLogger()
-    with _install_lock:
-        if _installed is None:
-            _installed = LogTail()
-        if _installed not in target.handlers:
-            target.addHandler(_installed)
-        return _installed
+def attach(logger: logging.Logger | None = None) -> LogTail:
+    """A new LogTail listening on `logger` (the root logger): whoever attaches it detaches it again."""
+    tail = LogTail()
+    (logger or logging.getLogger()).addHandler(tail)
+    return tail

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aniworldd import __version__, logtail
+from aniworldd import __version__
 from aniworldd.api import health
 from aniworldd.api.common import IDENTITY, QUERY
 from aniworldd.api.context import AppContext
@@ -29,6 +29,7 @@ from aniworldd.events import iso_timestamp, to_json
 from aniworldd.logtail import CAPACITY
 from aniworldd.metrics import CONTENT_TYPE, Metrics
 from aniworldd.services.auth_service import API_KEY, Forbidden, scope_allows
+from aniworldd.services.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -457,10 +458,10 @@ def _require_admin(request: web.Request) -> None:
 
 
 def log_tail_of(ctx: AppContext) -> Any:
-    """The daemon's LogTail; an app built without the daemon (tests, tools) attaches the process's one."""
+    """The LogTail the daemon (the composition root) keeps; an app built without one keeps no log lines."""
     tail = ctx.extras.get("logtail")
     if tail is None:
-        tail = ctx.extras["logtail"] = logtail.install()
+        raise Unavailable("this process keeps no log lines")
     return tail
 
 

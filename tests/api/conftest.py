@@ -6,12 +6,14 @@ so the many logins stay fast; the algorithm is the same.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from aniworldd import logtail
 from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
 from aniworldd.config import load_config
@@ -102,10 +104,14 @@ async def api_factory(
         ctx = await build_context(write_config(folder, fakesite, extra), fakesite_providers, **auth_kwargs)
         if not with_services:
             ctx.anime = ctx.scan = ctx.queue = ctx.library = None
+        # What the daemon wires for GET /api/system/logs: a LogTail on the root logger, detached after.
+        ctx.extras["logtail"] = logtail.attach()
         made.append((ctx, ctx.auth))
         return Api(await aiohttp_client(create_app(ctx)), ctx)
 
     yield make
+    for ctx, _ in made:
+        logging.getLogger().removeHandler(ctx.extras["logtail"])
     for ctx, auth in made:
         if ctx.queue is not None:
             await ctx.queue.close()

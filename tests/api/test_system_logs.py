@@ -1,7 +1,7 @@
 """GET /api/system/logs (the last log lines for the system page) and the storage part of /api/system/status.
 
-The ring buffer is the process's one (aniworldd.logtail.install), so each test reads from the newest line
-it found at its start (`after`), not from an empty buffer.
+Each Api gets its own ring buffer on the root logger, as the daemon wires one (tests/api/conftest.py); the
+tests still read from the newest line they found at their start (`after`), as the page does.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ from aniworldd.download.hls_playlist import (
     parse_master,
     parse_media,
 )
-from aniworldd.download.progress import FILE_PREFIX, PROGRESS_PREFIX
+from aniworldd.download.progress import FILE_PREFIX, format_progress_line
 
 #: Seconds between progress lines (yt-dlp's `--progress-delta` we give it).
 PROGRESS_EVERY = 0.5
@@ -152,7 +152,6 @@ class Meter:
         self.count = count
         self.done = done
         self.size = size
-        self._start_done = done
         self._window: collections.deque[tuple[float, int]] = collections.deque([(time.monotonic(), size)])
         self._last_print = 0.0
 
@@ -172,17 +171,17 @@ class Meter:
         speed = (b1 - b0) / (t1 - t0) if t1 > t0 else None
         estimate = self.size / self.done * self.count if self.done else None
         eta = (estimate - self.size) / speed if speed and estimate else None
-        fields = [
-            status,
-            str(self.size),
-            str(self.size) if status == "finished" else "NA",
-            "NA" if estimate is None else f"{estimate:.0f}",
-            "NA" if speed is None else f"{speed:.1f}",
-            "NA" if eta is None else f"{max(eta, 0.0):.1f}",
-            str(self.done),
-            str(self.count),
-        ]
-        sys.stdout.write(PROGRESS_PREFIX + " " + " ".join(fields) + "\n")
+        line = format_progress_line(
+            status=status,
+            downloaded_bytes=self.size,
+            total_bytes=self.size if status == "finished" else None,
+            total_bytes_estimate=None if estimate is None else f"{estimate:.0f}",
+            speed=None if speed is None else f"{speed:.1f}",
+            eta=None if eta is None else f"{max(eta, 0.0):.1f}",
+            fragment_index=self.done,
+            fragment_count=self.count,
+        )
+        sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
 

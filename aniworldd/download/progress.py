@@ -88,6 +88,16 @@ def parse_progress_line(line: str) -> Progress | None:
     )
 
 
+def format_progress_line(**values: object) -> str:
+    """One of our template lines for a downloader of our own (hls_fetch), with yt-dlp's field order;
+    a missing or None value prints as `NA`, as yt-dlp prints it."""
+    unknown = set(values) - set(_FIELDS)
+    if unknown:
+        raise ValueError(f"not progress fields: {sorted(unknown)}")
+    text = ["NA" if values.get(name) is None else str(values[name]) for name in _FIELDS]
+    return PROGRESS_PREFIX + " " + " ".join(text)
+
+
 def parse_file_line(line: str) -> str | None:
     """The final path from our `--print after_move:` line, else None."""
     line = line.rstrip("\r\n")

@@ -12,6 +12,8 @@ from aniworldd.download.progress import (
     FILE_PREFIX,
     PROGRESS_PREFIX,
     PROGRESS_TEMPLATE,
+    Progress,
+    format_progress_line,
     parse_file_line,
     parse_progress_line,
 )
@@ -153,3 +155,17 @@ def test_queue_table():
     assert "any" in lines[2]
     assert "no usable source" in lines[3]
     assert lines[-1] == "queue running: 1 active, 1 pending, 0 completed, 1 failed, 2.0 MB/s"
+
+
+def test_our_own_downloader_writes_lines_the_parser_reads() -> None:
+    """hls_fetch prints progress in yt-dlp's template order; the parser reads it back field for field."""
+    line = format_progress_line(
+        status="downloading", downloaded_bytes=500, total_bytes=None, total_bytes_estimate="2000",
+        speed="100.0", eta="15.0", fragment_index=5, fragment_count=20,
+    )  # fmt: skip
+    p = parse_progress_line(line)
+    assert p == Progress("downloading", 500, 2000, 100.0, 15.0, 25.0)
+    done = parse_progress_line(format_progress_line(status="finished", downloaded_bytes=9, total_bytes=9))
+    assert done is not None and done.percent == 100.0 and done.speed is None and done.total_bytes == 9
+    with pytest.raises(ValueError, match="speed_mbps"):
+        format_progress_line(speed_mbps=1)

@@ -21,6 +21,7 @@ from aiohttp import web
 from aniworldd import __version__, logtail
 from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
+from aniworldd.api.posters import PosterTokens
 from aniworldd.commands import load_or_report
 from aniworldd.config import config_path
 from aniworldd.core.roots import missing_root_reason
@@ -159,6 +160,7 @@ class Daemon:
     async def _start_auth(self, ctx: AppContext) -> None:
         """Master password, JWT sessions, API keys; ANIWORLDD_MASTER_PASSWORD sets it on first start."""
         ctx.auth = AuthService.from_config(ctx.store, ctx.config)
+        ctx.extras["poster_tokens"] = PosterTokens(ctx.config["data_dir"], ctx.auth)  # `<img>` credentials
         await ctx.auth.bootstrap(os.environ.get("ANIWORLDD_MASTER_PASSWORD"))
         self._on_stop(ctx.auth.close)
 

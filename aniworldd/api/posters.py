@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -90,34 +91,29 @@ class PosterTokens:
 
 
 def tokens_of(request: web.Request) -> PosterTokens:
+    """The PosterTokens the daemon wired next to its AuthService (503 without auth, like every protected
+    route)."""
     ctx = ctx_of(request)
-    if ctx.auth is None:
-        raise Unavailable("authentication is not available", {"component": "auth"})
     tokens = ctx.extras.get("poster_tokens")
-    if tokens is None:
-        tokens = ctx.extras["poster_tokens"] = PosterTokens(ctx.config["data_dir"], ctx.auth)
+    if ctx.auth is None or tokens is None:
+        raise Unavailable("authentication is not available", {"component": "auth"})
     return tokens
 
 
 def posters_of(request: web.Request) -> PosterService:
-    """The daemon's PosterService; built on first use where nobody wired one (it needs only the store)."""
-    ctx = ctx_of(request)
-    svc = ctx.extras.get("posters")
+    """The daemon's PosterService."""
+    svc = ctx_of(request).extras.get("posters")
     if svc is None:
-        svc = ctx.extras["posters"] = PosterService(ctx.store, ctx.config["data_dir"])
+        raise Unavailable("poster thumbnails are not available", {"component": "posters"})
     return svc
 
 
-_placeholder: Thumbnail | None = None
-
-
+@functools.cache
 def placeholder() -> Thumbnail:
-    global _placeholder
-    if _placeholder is None:
-        data = PLACEHOLDER_FILE.read_bytes()
-        etag = f'"placeholder-{hashlib.sha256(data).hexdigest()[:16]}"'
-        _placeholder = Thumbnail(data, etag, "image/svg+xml")
-    return _placeholder
+    """The placeholder SVG, read once (a file of the package: it does not change while the daemon runs)."""
+    data = PLACEHOLDER_FILE.read_bytes()
+    etag = f'"placeholder-{hashlib.sha256(data).hexdigest()[:16]}"'
+    return Thumbnail(data, etag, "image/svg+xml")
 
 
 async def _authorize(request: web.Request) -> None:

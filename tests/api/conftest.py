@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from aniworldd import logtail
 from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
+from aniworldd.api.posters import PosterTokens
 from aniworldd.config import load_config
 from aniworldd.db import Store
 from aniworldd.db.services import AnimeSeriesService
@@ -25,6 +26,7 @@ from aniworldd.services.auth_service import AuthService
 from aniworldd.services.config_service import ConfigService
 from aniworldd.services.download_service import DownloadService
 from aniworldd.services.library_service import LibraryService
+from aniworldd.services.poster_service import PosterService
 from aniworldd.services.scan_service import ScanService
 
 PASSWORD = "correct horse battery"
@@ -79,6 +81,8 @@ async def build_context(config_path: Path, providers=None, **auth_kwargs) -> App
     ctx = AppContext(config=cfg, store=store, bus=bus, config_path=config_path)
     ctx.series = AnimeSeriesService(store)
     ctx.auth = AuthService.from_config(store, cfg, bcrypt_rounds=4, **auth_kwargs)
+    ctx.extras["poster_tokens"] = PosterTokens(cfg["data_dir"], ctx.auth)
+    ctx.extras["posters"] = PosterService(store, cfg["data_dir"])
     ctx.config_service = ConfigService(config_path, Path(cfg["data_dir"]), bus, running=cfg)
     if providers is not None:
         ctx.anime = AnimeService(

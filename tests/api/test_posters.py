@@ -63,10 +63,7 @@ def add_series(api: Api, key: str = KEY, folder: str | None = FOLDER) -> Path:
 
 
 def service(api: Api) -> PosterService:
-    svc = api.ctx.extras.get("posters")
-    if svc is None:
-        svc = api.ctx.extras["posters"] = PosterService(api.ctx.store, api.ctx.config["data_dir"])
-    return svc
+    return api.ctx.extras["posters"]  # wired as the daemon does (tests/api/conftest.py)
 
 
 async def get(api: Api, path: str, headers: dict | None = None):

@@ -10,7 +10,9 @@ of the daemon needs.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import resource
 import time
 from typing import Any
@@ -35,6 +37,18 @@ def raise_nofile_limit() -> tuple[int, int]:
             return soft, soft
         return soft, target
     return soft, soft
+
+
+def out_of_descriptors() -> bool:
+    """Whether the process cannot open one more file right now. Libraries do not always say EMFILE when
+    they hit it (curl reports an "invalid multi handle" when it cannot make its wake-up socket), so a
+    failure is also checked against the process's state when it happens."""
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY)
+    except OSError as exc:
+        return exc.errno in (errno.EMFILE, errno.ENFILE)
+    os.close(fd)
+    return False
 
 
 def cap_connections(server: web.Server, maximum: int) -> None:

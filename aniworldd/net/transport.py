@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from curl_cffi import CurlOpt
+from curl_cffi import CurlError, CurlOpt
 from curl_cffi.const import CurlECode
 from curl_cffi.requests import AsyncSession
 from curl_cffi.requests.exceptions import RequestException
@@ -231,6 +231,16 @@ class CurlTransport:
         entries = [_resolve_entry(h, p, a) for (h, p), a in sorted(self._pins.items())]
         session.curl_options[CurlOpt.RESOLVE] = [e.encode() for e in entries]
 
+    async def _discard(self, session: AsyncSession) -> None:
+        """Forget a broken session: the next request builds a new one (the cookies start over)."""
+        for key, known in list(self._sessions.items()):
+            if known is session:
+                del self._sessions[key]
+        try:
+            await session.close()
+        except Exception as exc:  # it is broken already: closing may fail too
+            log.debug("closing a broken curl session: %s", exc)
+
     async def close(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
@@ -388,6 +398,12 @@ class CurlTransport:
             )
         except RequestException as exc:
             raise self._error(exc, url, proxy) from None
+        except CurlError as exc:
+            # curl failed outside any transfer: its multi handle is unusable (it could not make its wake-up
+            # socket when the process was out of descriptors) and would fail every later request too.
+            await self._discard(session)
+            detail = scrub_credentials(str(exc).split(". See ", 1)[0])
+            raise TransportError(PROTOCOL, f"{_host(url)}: {detail}") from exc
         if len(resp.content) > max_bytes:
             raise TransportError(TOO_LARGE, f"{_host(url)}: response larger than {max_bytes} bytes")
         response_headers = {k.lower(): v for k, v in resp.headers.items()}

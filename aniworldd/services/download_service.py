@@ -72,6 +72,7 @@ from aniworldd.download.ytdlp import (
     wait_gone,
 )
 from aniworldd.events import DOWNLOAD_COMPLETE, DOWNLOAD_FAILED, DOWNLOAD_PROGRESS, QUEUE_STATUS, EventBus
+from aniworldd.limits import out_of_descriptors
 from aniworldd.providers.base import ChallengeError
 from aniworldd.providers.sources import COOLDOWN, HOSTER_FAILURE, PROVIDER_FAILURE
 from aniworldd.services.errors import BadRequest, Conflict, NotFound, ServiceError
@@ -111,8 +112,11 @@ FD_EXHAUSTED_WAIT = 5.0
 
 
 def _fd_exhausted(exc: BaseException | None) -> bool:
-    """Whether `exc` (or what caused it) is EMFILE/ENFILE: the daemon is out of file descriptors. That is
-    a state of the whole process, not a failed attempt: counting it burned every retry in milliseconds."""
+    """Whether `exc` (or what caused it) is EMFILE/ENFILE, or the process is out of file descriptors as
+    it fails. That is a state of the whole process, not a failed attempt: counting it burned every retry
+    in milliseconds."""
+    if exc is not None and out_of_descriptors():
+        return True
     for _ in range(8):
         if exc is None:
             return False

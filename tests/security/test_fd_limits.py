@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import resource
@@ -223,8 +224,9 @@ def test_the_soft_open_files_limit_is_raised_to_the_hard_limit() -> None:
 async def test_too_many_open_files_is_not_a_download_attempt(make_env) -> None:
     env = await make_env()
     [item] = await env.queue.add(KEY, [(1, 1)])
-    open_now = len(os.listdir("/proc/self/fd"))
-    with nofile_soft_limit(open_now + 1):  # the process is out of descriptors while the item starts
+    # The fake site runs in this process too: every descriptor is taken before the item starts, so the
+    # queue's first new socket or file fails with EMFILE and the site never sees a half-served request.
+    with nofile_soft_limit(len(os.listdir("/proc/self/fd")) + 64), exhausted_descriptors():
         await env.queue.start()
         for _ in range(100):
             row = env.row(item["id"])
@@ -237,6 +239,23 @@ async def test_too_many_open_files_is_not_a_download_attempt(make_env) -> None:
     assert "too many open files" in row["error"].lower()
     [done] = await env.until(DOWNLOAD_COMPLETE, item["id"])  # and it goes on once descriptors are back
     assert env.row(item["id"])["attempts"] == 0
+
+
+@contextlib.contextmanager
+def exhausted_descriptors():
+    """Open /dev/null until the soft limit refuses one more, and give them all back on exit."""
+    held: list[int] = []
+    try:
+        while True:
+            try:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError as exc:
+                assert exc.errno == errno.EMFILE, exc
+                break
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 # ---- the log -----------------------------------------------------------------------------------------------

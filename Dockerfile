@@ -35,7 +35,11 @@ RUN apt-get update \
     && chown aniworldd:aniworldd /config /data /library
 
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# With the `postgres` extra (psycopg2): several processes share a PostgreSQL database
+# (packaging/docker-compose.cluster.yml); Redis' client is a plain dependency. The versions are pyproject's,
+# carried in the wheel's metadata (hadolint reads `[postgres]` as an unpinned package).
+# hadolint ignore=DL3013
+RUN set -- /wheels/*.whl && pip install --no-cache-dir "$1[postgres]" && rm -rf /wheels
 
 COPY packaging/docker/config.yaml /usr/share/aniworldd/config.yaml
 COPY aniworldd/config.example.yaml /usr/share/aniworldd/config.example.yaml

@@ -15,9 +15,11 @@ TEST_DEBS := mosquitto ffmpeg chromium libsystemd-dev pkg-config
 TEST_DEBS += systemd nginx-light caddy openssl
 # the real FlareSolverr (PyPI `flaresolverr`, own venv) runs Debian's chromium under Xvfb
 TEST_DEBS += xvfb
+# more than one process (tests/cluster): the real servers, started by `make services`
+TEST_DEBS += postgresql redis-server
 FLARESOLVERR_VENV := .venv-flaresolverr
 
-.PHONY: run test lint format demo bench clean debs
+.PHONY: run test lint format demo bench clean debs services
 
 $(BIN)/python:
 	@# Debian ships venv/ensurepip separately (python3-venv); install it when we can.
@@ -46,8 +48,8 @@ $(DEMO_DIR)/config.yaml: | $(VENV)/.installed
 run: $(VENV)/.installed $(CONFIG)
 	$(BIN)/aniworldd run --config $(CONFIG)
 
-# contrib/apt-install-quiet.sh: the packages' services (nginx, caddy, mosquitto) are neither started nor left
-# enabled at boot; the tests start their own.
+# contrib/apt-install-quiet.sh: the packages' services (nginx, caddy, mosquitto, postgresql, redis) are neither
+# started nor left enabled at boot; the tests start their own (PostgreSQL and Redis: `make services`).
 debs:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -57,13 +59,19 @@ debs:
 	  else echo "missing Debian packages (run as root to install):$$missing"; fi; \
 	fi
 
+# PostgreSQL on 127.0.0.1:5432 (user postgres, no password) and redis-server on 127.0.0.1:6379 for the cluster
+# tests: what answers is left alone; as root the installed but stopped servers are started
+# (contrib/test-services.sh). Not root: a note, and those tests skip.
+services: debs
+	@sh contrib/test-services.sh
+
 # FlareSolverr has its own dependency pins (an old requests, DrissionPage): kept out of the project's venv.
 $(FLARESOLVERR_VENV)/.installed: | $(BIN)/python
 	$(PYTHON) -m venv $(FLARESOLVERR_VENV)
 	$(FLARESOLVERR_VENV)/bin/pip install -q flaresolverr==3.3.21rc4.post3
 	@touch $@
 
-test: debs $(VENV)/.installed-test $(FLARESOLVERR_VENV)/.installed
+test: services $(VENV)/.installed-test $(FLARESOLVERR_VENV)/.installed
 	AW_FLARESOLVERR_PYTHON=$(CURDIR)/$(FLARESOLVERR_VENV)/bin/python $(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.installed-test

@@ -408,6 +408,32 @@ PROVIDER = _section(
     }
 )
 DATABASE = _section({vol.Optional("url", default=None): _db_url})
+
+#: `cluster.role` / `aniworldd run --role`: all = one process does everything (the default).
+ROLES = ("all", "api", "worker")
+
+
+def _redis_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^(rediss?://[^\s]+|unix:///[^\s]+)$", value):
+        raise vol.Invalid("expected redis://host:6379/0, rediss://... or unix:///path/to/redis.sock")
+    return value
+
+
+CLUSTER = _section(
+    {
+        vol.Optional("redis_url", default=None): _redis_url,
+        vol.Optional("role", default="all"): vol.In(ROLES, msg=f"expected one of {', '.join(ROLES)}"),
+        vol.Optional("node", default=None): vol.Any(
+            None, vol.All(str, vol.Match(r"^[A-Za-z0-9._-]{1,64}$", msg="letters, digits, . _ - (1-64)"))
+        ),
+        vol.Optional("prefix", default="aniworldd"): vol.All(
+            str, vol.Match(r"^[A-Za-z0-9._-]{1,32}$", msg="letters, digits, . _ - (1-32)")
+        ),
+        vol.Optional("lease", default=30.0): vol.All(Duration, vol.Range(min=3)),
+    }
+)
 AUTH = _section(
     {
         vol.Optional("token_ttl", default=86400.0): Duration,
@@ -489,6 +515,7 @@ SECTIONS: dict[str, vol.Schema] = {
     "mqtt": MQTT,
     "logging": LOGGING,
     "notifications": NOTIFICATIONS,
+    "cluster": CLUSTER,
 }
 
 SCHEMA = vol.Schema(
@@ -657,7 +684,23 @@ def _finalize(cfg: dict, base_dir: Path) -> dict:
         cfg["database"]["url"] = f"sqlite:///{data_dir / 'aniworldd.db'}"
     if cfg["provider"]["ca_file"]:
         cfg["provider"]["ca_file"] = str((base_dir / cfg["provider"]["ca_file"]).resolve())
+    check_cluster(cfg)
     return cfg
+
+
+def check_cluster(cfg: dict) -> None:
+    """More than one process needs what they can share: Redis for events and a server database for the
+    queue. SQLite on a shared disk would lock up (or corrupt) under several writers on several hosts."""
+    cluster = cfg["cluster"]
+    if cluster["role"] == "all" and not cluster["redis_url"]:
+        return
+    problems = []
+    if not cluster["redis_url"]:
+        problems.append(("cluster.redis_url", f"role {cluster['role']} needs cluster.redis_url"))
+    if cfg["database"]["url"].startswith("sqlite"):
+        problems.append(("database.url", "more than one process needs PostgreSQL (postgresql://...)"))
+    if problems:
+        raise ConfigError([ConfigIssue("config", None, path, message) for path, message in problems])
 
 
 def load_text(

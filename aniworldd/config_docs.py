@@ -36,6 +36,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("server", "Server", "The HTTP server of the API and this web UI."),
     ("general", "Data", "Where the daemon keeps its database, secrets and backups."),
     ("database", "Database", "SQLite by default, PostgreSQL when asked."),
+    ("cluster", "Cluster", "More than one process (API processes and download workers): Redis and roles."),
     ("auth", "Login", "Login tokens, login limits and API keys."),
     ("logging", "Logging", "How much the daemon writes to its log."),
 )

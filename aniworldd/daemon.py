@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -23,7 +24,7 @@ from aniworldd.api.app import create_app
 from aniworldd.api.context import AppContext
 from aniworldd.api.posters import PosterTokens
 from aniworldd.commands import load_or_report
-from aniworldd.config import config_path
+from aniworldd.config import ConfigError, check_cluster, config_path
 from aniworldd.core.roots import missing_root_reason
 from aniworldd.db import EXIT_DAMAGED, DatabaseDamaged, DatabaseError, Store
 from aniworldd.db.services import AnimeSeriesService
@@ -41,9 +42,13 @@ from aniworldd.services.library_service import LibraryService
 from aniworldd.services.metadata_service import MetadataService, provider_fetcher
 from aniworldd.services.notifications import AppriseNotifier, WebhookNotifier
 from aniworldd.services.poster_service import PosterService
+from aniworldd.services.queue_claims import QueueClaims
 from aniworldd.services.refresh_service import RefreshService
 from aniworldd.services.scan_service import ScanService
 from aniworldd.systemd import Notifier, setup_logging
+
+if TYPE_CHECKING:
+    from aniworldd.cluster.node import ClusterNode
 
 log = logging.getLogger("aniworldd")
 
@@ -83,6 +88,8 @@ class Daemon:
         self.ctx: AppContext | None = None
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
+        #: Several processes (cluster.redis_url): this one's role, Redis link and elections; None = alone.
+        self.cluster: ClusterNode | None = None
 
     def _on_stop(self, closer: Closer) -> None:
         self._closers.append(closer)
@@ -118,6 +125,7 @@ class Daemon:
         ctx.extras["logtail"] = self.log_tail  # the last 200 log lines for GET /api/system/logs
         self.ctx = ctx
 
+        self.cluster = await self._start_cluster(ctx)
         await self._start_library(ctx)
         providers = self._build_provider(ctx)
         await self._start_auth(ctx)
@@ -125,6 +133,8 @@ class Daemon:
         await self._start_mqtt(ctx, data_dir)
         await self._start_upkeep(ctx, providers)
         await self._start_web(ctx)
+        if self.cluster is not None:
+            await self._stand_for_election(ctx, self.cluster, data_dir)
 
         if self.notifier.watchdog_interval:
             self._background(self._watchdog_loop(self.notifier.watchdog_interval), "watchdog")
@@ -132,14 +142,62 @@ class Daemon:
         log.info("aniworldd %s %s (data dir %s)", __version__, status, data_dir)
         self.notifier.ready(status)
 
+    async def _start_cluster(self, ctx: AppContext) -> ClusterNode | None:
+        """With cluster.redis_url: the Redis link and the event relay, before any service publishes."""
+        cluster = ctx.config["cluster"]
+        if not cluster["redis_url"]:
+            return None
+        from aniworldd.cluster.node import ClusterNode
+        from aniworldd.cluster.redis_link import RedisLink
+
+        node = ClusterNode(
+            cluster["role"], RedisLink(cluster["redis_url"], cluster["prefix"], cluster["node"]), ctx.bus
+        )
+        await node.start()
+        self._on_stop(node.close)  # last: every service has published its final events by then
+        ctx.extras["cluster"] = node
+        log.info("cluster role %s as node %s (redis %s)", node.role, node.node, node.link.safe_url)
+        return node
+
     async def _start_library(self, ctx: AppContext) -> None:
-        """Scanner, watcher and library views; the first scan runs in the background."""
+        """Scanner, watcher and library views; the first scan runs in the background. In a cluster the
+        watcher and the scan at start belong to the elected `jobs` process (_stand_for_election)."""
         ctx.scan = ScanService(ctx.config, ctx.store, ctx.bus)
         ctx.library = LibraryService(ctx.config, ctx.store, ctx.scan)
-        await ctx.scan.start()  # starts the watcher when library.watch
         self._on_stop(ctx.scan.close)
+        if self.cluster is not None:
+            return
+        await ctx.scan.start()  # starts the watcher when library.watch
         if ctx.config["library"]["scan_on_start"]:
             ctx.scan.request_scan(requested=False)  # the daemon's own scan: no "Scan finished" notice
+
+    async def _stand_for_election(self, ctx: AppContext, cluster: ClusterNode, data_dir: Path) -> None:
+        """Workers stand for the scheduled jobs, API processes for the MQTT bridge (cluster.node)."""
+        if cluster.runs_downloads:
+            first = {"scan": ctx.config["library"]["scan_on_start"]}
+
+            async def jobs_elected() -> None:
+                await ctx.scan.start()
+                if first.pop("scan", False):
+                    ctx.scan.request_scan(requested=False)
+                await ctx.extras["refresh"].start()
+
+            async def jobs_deposed() -> None:
+                await ctx.scan.stop_watching()
+                await ctx.extras["refresh"].close()
+
+            await cluster.stand("jobs", jobs_elected, jobs_deposed)
+        if cluster.runs_api and ctx.config["mqtt"]["host"]:
+
+            async def mqtt_elected() -> None:
+                await self._open_mqtt(ctx, data_dir)
+
+            async def mqtt_deposed() -> None:
+                bridge, ctx.mqtt = ctx.mqtt, None
+                if bridge is not None:
+                    await bridge.close()
+
+            await cluster.stand("mqtt", mqtt_elected, mqtt_deposed)
 
     def _build_provider(self, ctx: AppContext) -> ProviderSet:
         """aniworld.to + s.to on one shared HTTP client (hosters and cover downloads reuse it)."""
@@ -174,7 +232,17 @@ class Daemon:
             cfg["downloads"]["language"],
             providers.client.user_agent,
         )
-        ctx.queue = DownloadService(cfg, ctx.store, ctx.bus, finder)
+        claims = None
+        if self.cluster is not None:
+            claims = QueueClaims(ctx.store, self.cluster.node, cfg["cluster"]["lease"])
+        ctx.queue = DownloadService(
+            cfg,
+            ctx.store,
+            ctx.bus,
+            finder,
+            claims=claims,
+            dispatch=self.cluster is None or self.cluster.runs_downloads,
+        )
         self._on_stop(ctx.queue.close)  # active downloads go back to pending, partial files kept
         ctx.bus.add_listener(lambda ev: self._on_config_saved(ctx, ev))
         # Started/stopped and paused survive restarts; downloads.autostart decides only the first start.
@@ -196,14 +264,25 @@ class Daemon:
         self._background(apply(), "apply-config")
 
     async def _start_mqtt(self, ctx: AppContext, data_dir: Path) -> None:
-        """Only when mqtt.host is set; never waits for the broker."""
-        if not ctx.config["mqtt"]["host"]:
+        """Only when mqtt.host is set; never waits for the broker. A cluster: the elected API process's."""
+        if not ctx.config["mqtt"]["host"] or self.cluster is not None:
             return
+        await self._open_mqtt(ctx, data_dir)
+
+    async def _open_mqtt(self, ctx: AppContext, data_dir: Path) -> None:
         from aniworldd.mqtt import MqttBridge  # aiomqtt is only loaded by those who use it
 
-        ctx.mqtt = MqttBridge(ctx.config, ctx.bus, data_dir, queue=ctx.queue, scan=ctx.scan, services=ctx)
-        await ctx.mqtt.start()
-        self._on_stop(ctx.mqtt.close)  # publishes `offline` (retained) before disconnecting
+        bridge = ctx.mqtt = MqttBridge(
+            ctx.config, ctx.bus, data_dir, queue=ctx.queue, scan=ctx.scan, services=ctx
+        )
+        await bridge.start()
+
+        async def close() -> None:  # publishes `offline` (retained) before disconnecting
+            if ctx.mqtt is bridge:
+                ctx.mqtt = None
+                await bridge.close()
+
+        self._on_stop(close)
 
     async def _start_upkeep(self, ctx: AppContext, providers: ProviderSet) -> None:
         """Scheduled refresh with auto-queue and language upgrades, NFO/poster, webhooks, calendar."""
@@ -226,7 +305,8 @@ class Daemon:
             ctx.store, ctx.anime, ctx.queue, cfg["provider"], cfg["downloads"], bus=ctx.bus
         )
         ctx.extras["refresh"] = refresh
-        await refresh.start()
+        if self.cluster is None:  # in a cluster: in the elected `jobs` process
+            await refresh.start()
         self._on_stop(refresh.close)
 
     async def _start_web(self, ctx: AppContext) -> None:
@@ -282,12 +362,22 @@ async def _serve(daemon: Daemon) -> None:
     await daemon.stop()
 
 
-def run(arg: str | None) -> int:
-    """`aniworldd run`: load config, serve until SIGTERM/SIGINT, exit 0 on a clean stop."""
+def run(arg: str | None, role: str | None = None) -> int:
+    """`aniworldd run`: load config, serve until SIGTERM/SIGINT, exit 0 on a clean stop. `role` (the
+    --role option) overrides cluster.role."""
     path = config_path(arg)
     config = load_or_report(path)
     if config is None:
         return 1
+    if role is not None:
+        config["cluster"]["role"] = role
+        try:
+            check_cluster(config)
+        except ConfigError as exc:
+            print(f"aniworldd: --role {role}:", file=sys.stderr)
+            for issue in exc.issues:
+                print(f"  {issue.path}: {issue.message}", file=sys.stderr)
+            return 1
     setup_logging(config["logging"]["level"])
     tail = logtail.attach()  # from the first line on (the system page's live log)
     old, new = raise_nofile_limit()

@@ -161,8 +161,9 @@ async def time_daemon(
     warm = f"{HOSTER}-warm-2s/master.m3u8"
     async with Queue(work, base, 1, "", warmup=warm, extra=extra) as queue:
         service = queue.service
+        worker = service.worker
         marks: dict[str, float] = {}
-        add, on_progress = service.add, service._on_progress
+        add, on_progress = service.add, worker._on_progress
 
         async def timed_add(*args, **kwargs):
             marks["add"] = time.perf_counter()
@@ -178,8 +179,9 @@ async def time_daemon(
             marks["ytdlp_done"] = time.perf_counter()
             return result
 
-        run_ytdlp = service._run_ytdlp
-        service.add, service._on_progress, service._run_ytdlp = timed_add, timed_progress, timed_run
+        run_ytdlp = worker._run_ytdlp
+        service.add = timed_add
+        worker._on_progress, worker._run_ytdlp = timed_progress, timed_run
         runs_out = []
         for _ in range(runs):
             marks.clear()

@@ -122,7 +122,7 @@ class ResponseCache:
         self.anime = Region("anime", ttl=30.0, invalidated_by=lambda t: t not in ANIME_IGNORED)
         self.queue = Region("queue", ttl=2.0, invalidated_by=lambda t: t in QUEUE_EVENTS)
         self.regions = (self.anime, self.queue)
-        bus.add_listener(self._on_event)
+        bus.add_listener(self._on_event, scope="cluster")
 
     def _on_event(self, event: Event) -> None:
         for region in self.regions:

@@ -36,16 +36,18 @@ SECRET_PLACEHOLDER = "********"
 #: Whole values that are secret (dotted paths).
 SECRET_VALUES = (("mqtt", "password"),)
 #: URLs whose password part (scheme://user:PASSWORD@host/...) is secret.
-SECRET_URL_PASSWORDS = (("database", "url"), ("provider", "proxy"))
+SECRET_URL_PASSWORDS = (("database", "url"), ("provider", "proxy"), ("cluster", "redis_url"))
 #: Settings that decide where the daemon keeps its data, secrets and database, where it listens, how it
-#: authenticates, and which folders it writes into: changing them needs a login token, never an API key (a
-#: key moving data_dir to an empty folder reopened setup after a restart: issue 16). library.roots and
-#: downloads.temp_dir are here because they choose the folders the daemon creates files in and lists.
+#: authenticates, which Redis every event and login limit of a cluster goes through, and which folders it
+#: writes into: changing them needs a login token, never an API key (a key moving data_dir to an empty folder
+#: reopened setup after a restart: issue 16). library.roots and downloads.temp_dir are here because they
+#: choose the folders the daemon creates files in and lists.
 LOGIN_ONLY_SETTINGS = (
     ("data_dir",),
     ("database",),
     ("server",),
     ("auth",),
+    ("cluster",),
     ("library", "roots"),
     ("downloads", "temp_dir"),
 )

@@ -563,7 +563,22 @@ COMPONENTS: dict[str, dict] = {
     "ConfigBackup": _obj(
         {"name": {"type": "string"}, "size": {"type": "integer"}, "created_at": {"type": "string"}}
     ),
-    "Health": {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]},
+    "Health": {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "database": {"type": "string", "enum": ["ok", "error"]},
+            "role": {
+                "type": "string",
+                "enum": ["all", "api", "worker"],
+                "description": "several processes only",
+            },
+            "node": {"type": "string", "description": "several processes only: cluster.node"},
+            "redis": {"type": "string", "enum": ["ok", "error"], "description": "several processes only"},
+            "leader": {"type": "array", "items": {"type": "string"}, "description": "elections this one won"},
+        },
+        "required": ["status"],
+    },
 }
 
 # --- the route table ---------------------------------------------------------------------------------------

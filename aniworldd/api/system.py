@@ -202,7 +202,11 @@ async def system_status(request: web.Request) -> web.Response:
         "queue": None,
         "scan": None,
         "mqtt": mqtt_state(ctx),
+        "cluster": None,
     }
+    cluster = ctx.extras.get("cluster")
+    if cluster is not None:
+        body["cluster"] = await cluster.state()
     # A component that fails to answer must not take the whole status page down: report it instead.
     try:
         body["queue"] = await queue_counts(ctx)
@@ -341,6 +345,16 @@ STATUS_SCHEMA: dict = {
                 "connected": {"type": ["boolean", "null"]},
                 "host": {"type": ["string", "null"]},
                 "port": {"type": "integer"},
+            },
+        },
+        "cluster": {
+            "type": ["object", "null"],
+            "description": "null for one process; with cluster.redis_url: this process's role and links",
+            "properties": {
+                "role": {"type": "string", "enum": ["all", "api", "worker"]},
+                "node": {"type": "string"},
+                "leader": {"type": "array", "items": {"type": "string"}},
+                "redis": {"type": "object"},
             },
         },
     },

@@ -134,7 +134,7 @@ class Hub:
 
     async def start(self) -> None:
         if self._task is None:
-            self._sub = self.bus.subscribe(set(events.WS_ROOMS), maxsize=10_000)
+            self._sub = self.bus.subscribe(set(events.WS_ROOMS), maxsize=10_000, scope="cluster")
             self._task = asyncio.ensure_future(self._fanout())
             self._task.set_name("ws-fanout")
 

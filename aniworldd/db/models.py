@@ -140,6 +140,20 @@ def define_entities(db: Database) -> SimpleNamespace:
         def before_update(self) -> None:
             self.updated_at = utcnow()
 
+    class QueueLease(db.Entity):
+        """A worker's claim on a queue item (several processes only): renewed while it downloads; once
+        `expires_at` has passed, the item belongs to whichever worker claims it next. A table of its own
+        (not columns on the queue) so existing databases gain it without a migration."""
+
+        _table_ = "queue_lease"
+        item_id = PrimaryKey(int)
+        node = Required(str)
+        expires_at = Required(datetime, index=True)
+
     return SimpleNamespace(
-        AnimeSeries=AnimeSeries, Episode=Episode, DownloadQueueItem=DownloadQueueItem, UserSession=UserSession
+        AnimeSeries=AnimeSeries,
+        Episode=Episode,
+        DownloadQueueItem=DownloadQueueItem,
+        UserSession=UserSession,
+        QueueLease=QueueLease,
     )

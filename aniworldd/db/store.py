@@ -7,13 +7,14 @@ the event loop never blocks on SQLite, and SQLite never sees two writers from th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +37,9 @@ class DatabaseDamaged(DatabaseError):
     (restore a backup, or delete the file to start empty). `aniworldd run` exits with EXIT_DAMAGED so
     systemd does not restart it in a loop (RestartPreventExitStatus=)."""
 
+
+#: pg_advisory_lock key held while the tables are created ("awdb" in ASCII).
+SCHEMA_LOCK = 0x61776462
 
 #: Exit status of `aniworldd run` for a damaged database (EX_DATAERR from sysexits.h).
 EXIT_DAMAGED = 65
@@ -126,13 +130,40 @@ class Store:
         self._write_probe: tuple[float, bool] | None = None
         try:
             self.provider = _bind(self.db, self.url)
-            self.db.generate_mapping(create_tables=True)
+            with self._schema_lock():
+                self.db.generate_mapping(create_tables=True)
         except DatabaseError:
             raise
         except Exception as exc:  # driver errors differ per backend; the user needs the reason, not the type
             raise DatabaseError(f"cannot open database {self.safe_url}: {exc}") from exc
         if self.provider == "sqlite":
             os.chmod(self.sqlite_path, 0o600)
+
+    @contextlib.contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """PostgreSQL: one process at a time creates missing tables. Several processes of a cluster start
+        together, and two concurrent CREATE TABLEs of the same name fail one of them (pg_type unique key)."""
+        if self.provider != "postgres":
+            yield
+            return
+        import psycopg2
+
+        parsed = urlparse(self.url)
+        conn = psycopg2.connect(
+            user=unquote(parsed.username or "") or None,
+            password=unquote(parsed.password or "") or None,
+            host=parsed.hostname or "localhost",
+            port=parsed.port or 5432,
+            dbname=parsed.path.lstrip("/") or None,
+            connect_timeout=10,
+        )
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            yield
+        finally:
+            conn.close()  # ends the session, and with it the lock
 
     @property
     def safe_url(self) -> str:

@@ -195,6 +195,7 @@ class Launcher:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONIOENCODING"] = "utf-8"
+        env["ANIWORLDD_DAEMON_PID"] = str(os.getpid())  # the child dies with us (ytdlp_child.die_with_parent)
         try:
             return await asyncio.create_subprocess_exec(
                 self.python,

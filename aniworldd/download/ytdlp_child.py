@@ -49,7 +49,28 @@ def quiet_fragment_progress() -> None:
     HttpQuietDownloader.report_progress = lambda self, status: None  # type: ignore[method-assign]
 
 
+def die_with_parent() -> None:
+    """Linux: SIGKILL this child when the daemon dies (kill -9 included). Otherwise an orphaned download
+    would go on writing the partial file that another worker of a cluster resumes after the lease ran out.
+    Elsewhere a no-op: the daemon's next start kills leftovers by their pid files."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError) as exc:
+        sys.stderr.write(f"aniworldd: cannot tie the download to the daemon's life: {exc}\n")
+        return
+    daemon = os.environ.get("ANIWORLDD_DAEMON_PID", "")
+    if daemon.isdigit() and os.getppid() != int(daemon):  # the daemon died before the line above
+        raise SystemExit(0)
+
+
 def main() -> None:
+    die_with_parent()
     import yt_dlp
 
     try:

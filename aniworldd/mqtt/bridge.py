@@ -175,7 +175,7 @@ class MqttBridge:
 
     async def start(self) -> None:
         """Seed the state from the services and start the background tasks; never waits for the broker."""
-        self._sub = self.bus.subscribe(set(SUBSCRIBED), maxsize=2000)
+        self._sub = self.bus.subscribe(set(SUBSCRIBED), maxsize=2000, scope="cluster")
         await self._seed()
         self._spawn(self._consume_events(), "mqtt-events")
         self._spawn(self._run_commands(), "mqtt-commands")

@@ -167,6 +167,12 @@ class ScanService:
             )
             await self._watcher.start()
 
+    async def stop_watching(self) -> None:
+        """Stop the watcher but keep serving scan requests (a cluster's elected watcher was deposed)."""
+        if self._watcher is not None:
+            await self._watcher.close()
+            self._watcher = None
+
     async def close(self) -> None:
         self._closed = True
         if self._watcher is not None:

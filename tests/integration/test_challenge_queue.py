@@ -132,4 +132,5 @@ async def _is(status, item_id: int, wanted: str) -> bool:
 
 async def _waiting(status, item_id: int) -> dict | None:
     row = await status(item_id)
-    return row if row["error"] and "captcha" in row["error"] else None
+    # pending between tries (challenge_retry is 1 s here, so on a busy machine a poll may meet a new try)
+    return row if row["status"] == PENDING and row["error"] and "captcha" in row["error"] else None

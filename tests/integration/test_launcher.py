@@ -162,7 +162,7 @@ async def test_the_queue_keeps_a_spare_only_while_it_has_work(tmp_path, monkeypa
     store = Store(cfg["database"]["url"], cfg["data_dir"])
     seed(store, build_series(episodes=2))
     queue = DownloadService(cfg, store, EventBus())
-    monkeypatch.setattr(queue, "_launch", lambda item_id: None)  # items wait: the spare stays a spare
+    monkeypatch.setattr(queue.worker, "_launch", lambda item_id: None)  # items wait: the spare stays a spare
     launcher = queue.runner.launcher
     try:
         assert launcher.warm_seconds == 30

@@ -50,6 +50,8 @@ HOUSE_CHANGES = {
     "auth.token_ttl": lambda doc, tmp: doc.setdefault("auth", {}).__setitem__("token_ttl", "30d"),
     "library.roots": lambda doc, tmp: doc["library"].__setitem__("roots", [str(tmp / "elsewhere")]),
     "downloads.temp_dir": lambda doc, tmp: doc["downloads"].__setitem__("temp_dir", str(tmp / "tmpdl")),
+    # which Redis a cluster's events and login limits go through (here: its key prefix, valid alone)
+    "cluster.prefix": lambda doc, tmp: doc.setdefault("cluster", {}).__setitem__("prefix", "elsewhere"),
 }
 
 

@@ -217,9 +217,12 @@ class Daemon:
 
     async def _start_auth(self, ctx: AppContext) -> None:
         """Master password, JWT sessions, API keys; ANIWORLDD_MASTER_PASSWORD sets it on first start."""
-        ctx.auth = AuthService.from_config(ctx.store, ctx.config)
+        # In a cluster, login limits and revocations are shared through Redis (cluster.shared_auth).
+        link = self.cluster.link if self.cluster is not None else None
+        ctx.auth = AuthService.from_config(ctx.store, ctx.config, link=link)
         ctx.extras["poster_tokens"] = PosterTokens(ctx.config["data_dir"], ctx.auth)  # `<img>` credentials
         await ctx.auth.bootstrap(os.environ.get("ANIWORLDD_MASTER_PASSWORD"))
+        await ctx.auth.start()  # the revocation listener (with a link only)
         self._on_stop(ctx.auth.close)
 
     async def _start_queue(self, ctx: AppContext, providers: ProviderSet) -> None:

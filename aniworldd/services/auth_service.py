@@ -18,8 +18,11 @@ Why it is built this way:
   dir shows that a password existed (the JWT secret, which is written with the first token, sessions or API
   keys or queue items in the database), setup answers 409 and the owner recovers with `aniworldd
   set-password`: a lost file must not hand the house to whoever asks first.
-- Verification is on the hot path of every request, so sessions are cached in memory; this process is the
-  only one that revokes, so the cache cannot go stale.
+- Verification is on the hot path of every request, so sessions are cached in memory. A single process is
+  the only one that revokes, so there the cache cannot go stale and is trusted for good. With a RedisLink
+  (several processes, cluster.redis_url) failed logins are counted in Redis and revocations are announced
+  on a pub/sub channel, and a cached session is trusted for `session_trust` seconds only
+  (aniworldd/cluster/shared_auth.py says why both).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import logging
 import math
 import os
 import secrets
+import tempfile
 import threading
 import time
 from collections import deque
@@ -39,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bcrypt
 import jwt
@@ -47,8 +51,12 @@ import jwt
 from aniworldd.db import Store
 from aniworldd.db.models import utcnow
 from aniworldd.events import iso_timestamp
-from aniworldd.fileio import atomic_write
+from aniworldd.fileio import atomic_write, fsync_dir
 from aniworldd.services.errors import BadRequest, Conflict, NotFound, ServiceError
+
+if TYPE_CHECKING:
+    from aniworldd.cluster.redis_link import RedisLink
+    from aniworldd.cluster.shared_auth import RevocationChannel, SharedLoginRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,9 @@ LOGIN = "login"
 API_KEY = "api_key"
 #: How often auth.json is re-checked for a password changed by another process (seconds).
 RELOAD_INTERVAL = 1.0
+#: With a RedisLink: how long a cached session is believed before its row is read again (seconds); the
+#: bound on how late a revocation in another process is noticed when its pub/sub message was lost.
+SESSION_TRUST = 1.0
 #: API key scopes, weakest first; each includes the ones before it.
 SCOPES = ("feed", "read", "control", "admin")
 #: What a key created without a scope gets (least privilege that is still useful for a script).
@@ -264,9 +275,42 @@ def load_or_create_secret(data_dir: str | Path) -> bytes:
     if found is not None:
         return found
     path = Path(data_dir) / SECRET_FILE
-    secret = secrets.token_hex(64)
-    atomic_write(path, secret.encode("ascii"))
-    return secret.encode("ascii")
+    secret = secrets.token_hex(64).encode("ascii")
+    if _create_exclusive(path, secret):
+        return secret
+    found = load_secret(data_dir)  # another process of the cluster issued the first token at the same time
+    if found is not None:
+        return found
+    atomic_write(path, secret)  # what was there is unusable (too short): replaced, as it always was
+    return secret
+
+
+def _create_exclusive(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` unless something is there already; False then.
+
+    Processes sharing the data dir may issue their first token at the same moment: with a plain replace
+    each would keep its own secret and the others' tokens would fail. A complete temp file is hard-linked
+    into place, which fails when the name exists, so readers never see half a secret. On a file system
+    without hard links the last writer wins, as before.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True
 
 
 class LoginRateLimiter:
@@ -368,6 +412,7 @@ class _CachedSession:
     expires_at: datetime | None
     name: str | None
     last_used: float = 0.0
+    checked: float = 0.0  # time.monotonic() of the last database read
 
 
 class AuthService:
@@ -381,7 +426,12 @@ class AuthService:
         api_keys_enabled: bool = True,
         bcrypt_rounds: int = 12,
         login_global_attempts: int | None = 50,
+        link: RedisLink | None = None,
+        session_trust: float | None = None,
     ) -> None:
+        """`link`: the process's RedisLink when several processes share the data dir and the database;
+        `session_trust`: seconds a cached session is believed (default SESSION_TRUST with a link, for ever
+        without one). Call `start()` once the loop runs and `close()` on the way out."""
         self.store = store
         self.data_dir = Path(data_dir)
         self.token_ttl = float(token_ttl)
@@ -398,13 +448,27 @@ class AuthService:
         self._setup_lock = asyncio.Lock()
         self.reload_interval = RELOAD_INTERVAL
         self._tasks: set[asyncio.Task] = set()
+        self.link = link
+        self.session_trust = (
+            float(session_trust) if session_trust is not None else SESSION_TRUST if link else math.inf
+        )
+        self.shared_limiter: SharedLoginRateLimiter | None = None
+        self.revocations: RevocationChannel | None = None
+        if link is not None:
+            from aniworldd.cluster.shared_auth import RevocationChannel, SharedLoginRateLimiter
+
+            self.shared_limiter = SharedLoginRateLimiter(link, self.limiter)
+            self.revocations = RevocationChannel(link, self._mark_revoked, self._resync_revoked)
 
     @classmethod
-    def from_config(cls, store: Store, config: dict, **kwargs: Any) -> AuthService:
+    def from_config(
+        cls, store: Store, config: dict, link: RedisLink | None = None, **kwargs: Any
+    ) -> AuthService:
         auth = config["auth"]
         return cls(
             store,
             config["data_dir"],
+            link=link,
             token_ttl=auth["token_ttl"],
             login_attempts=auth["login_rate_limit"]["attempts"],
             login_window=auth["login_rate_limit"]["window"],
@@ -509,13 +573,17 @@ class AuthService:
                     code="recovery_required",
                 )
             raise Conflict("no master password is set yet; use POST /api/auth/setup", code="setup_required")
-        stamp = self.limiter.begin(client)
+        shared = self.shared_limiter
+        stamp = await shared.begin(client) if shared is not None else self.limiter.begin(client)
         hashed = self._password_state().get("password_hash", "")
         ok = await asyncio.to_thread(check_password, password if isinstance(password, str) else "", hashed)
         if not ok:
             log.warning("failed login from %s", client)
             raise Unauthorized("wrong password", code="invalid_credentials")
-        self.limiter.succeed(client, stamp)
+        if shared is not None:
+            await shared.succeed(client, stamp)
+        else:
+            self.limiter.succeed(client, stamp)
         return await self._issue_token(client)
 
     async def _issue_token(self, client: str | None) -> dict:
@@ -543,7 +611,9 @@ class AuthService:
             return row.id
 
         session_id = await self.store.run(create)
-        self._sessions[jti] = _CachedSession(session_id, LOGIN, False, expires, None)
+        self._sessions[jti] = _CachedSession(
+            session_id, LOGIN, False, expires, None, checked=time.monotonic()
+        )
         return {"access_token": token, "token_type": "bearer", "expires_at": iso_timestamp(expires)}
 
     def _purge_expired(self) -> None:
@@ -554,9 +624,13 @@ class AuthService:
         ).delete(bulk=True)
 
     async def _session(self, jti: str) -> _CachedSession | None:
+        """The session of `jti`, from the cache while it is trusted (revoked is final: trusted for good)."""
         cached = self._sessions.get(jti)
-        if cached is not None:
+        now = time.monotonic()
+        if cached is not None and (cached.revoked or now - cached.checked < self.session_trust):
             return cached
+        if cached is not None:
+            cached.checked = now  # concurrent requests keep the cached answer while this one re-reads
 
         def load() -> tuple | None:
             row = self.store.e.UserSession.get(jti=jti)
@@ -564,14 +638,53 @@ class AuthService:
                 return None
             return row.id, row.kind, row.revoked, row.expires_at, row.client
 
-        found = await self.store.run(load)
+        try:
+            found = await self.store.run(load)
+        except Exception:
+            if cached is None:
+                raise
+            # A re-read that fails keeps what was true a moment ago (as a single process always does);
+            # a revocation still arrives through the channel.
+            log.debug("cannot re-read session %s; the cached state stays", cached.session_id, exc_info=True)
+            return cached
         if found is None:
+            self._sessions.pop(jti, None)
             return None
+        if cached is not None:  # refresh in place: last_used (API key use, written once a minute) stays
+            cached.kind, cached.revoked, cached.name = found[1], found[2], found[4]
+            cached.expires_at = _to_aware(found[3])
+            return cached
         if len(self._sessions) > 50_000:
             self._sessions.clear()
-        cached = _CachedSession(found[0], found[1], found[2], _to_aware(found[3]), found[4])
+        cached = _CachedSession(found[0], found[1], found[2], _to_aware(found[3]), found[4], checked=now)
         self._sessions[jti] = cached
         return cached
+
+    def _mark_revoked(self, jti: str) -> None:
+        """A revocation seen elsewhere (the channel, a re-sync): refuse the jti from now on."""
+        cached = self._sessions.get(jti)
+        if cached is not None:
+            cached.revoked = True
+
+    async def _resync_revoked(self) -> int:
+        """Re-read which cached sessions were revoked (messages may have been missed); returns how many."""
+        live = {jti for jti, s in self._sessions.items() if not s.revoked}
+        if not live:
+            return 0
+
+        def revoked() -> list[str]:
+            return [r.jti for r in self.store.e.UserSession.select(lambda s: s.revoked)]
+
+        found = [jti for jti in await self.store.run(revoked) if jti in live]
+        for jti in found:
+            self._mark_revoked(jti)
+        return len(found)
+
+    def _announce(self, jti: str) -> None:
+        """Tell the other processes, in the background: a logout must not wait for an unreachable Redis
+        (the database row is already written; their trust time covers a lost message)."""
+        if self.revocations is not None:
+            self._spawn(self.revocations.publish(jti))
 
     def _decode(self, token: str) -> tuple[str, int, Any]:
         """(jti, exp, pwv) of a correctly signed token; verified signatures are remembered (hot path)."""
@@ -580,6 +693,8 @@ class AuthService:
             if known[1] <= time.time():
                 raise Unauthorized("token expired", code="token_expired")
             return known
+        if self._secret is None:  # none at start; another process sharing the data dir may have made it
+            self._secret = load_secret(self.data_dir)
         if self._secret is None:  # no token was ever issued on this data dir
             raise Unauthorized("invalid token", code="invalid_token")
         try:
@@ -626,9 +741,9 @@ class AuthService:
             return True
 
         changed = await self.store.run(revoke)
-        cached = self._sessions.get(jti)
-        if cached is not None:
-            cached.revoked = True
+        self._mark_revoked(jti)
+        if changed:
+            self._announce(jti)
         return changed
 
     # --- API keys -------------------------------------------------------------------------------------
@@ -659,7 +774,9 @@ class AuthService:
         """Why a credential checked earlier no longer holds, or None; memory and one stat, no database.
 
         For connections that outlive the request that opened them (WebSockets): a password changed by
-        `aniworldd set-password` in another process, a logout, a revoked key, an expired token.
+        `aniworldd set-password` in another process, a logout, a revoked key, an expired token. In a
+        cluster the logouts and revoked keys of other processes reach the cache through the revocation
+        channel (and its database re-sync while Redis is away).
         """
         if identity.kind == LOGIN:
             self._password_state(max_age=0.2)  # one stat per sweep, however many sockets
@@ -745,9 +862,8 @@ class AuthService:
         jti = await self.store.run(q)
         if jti is None:
             raise NotFound(f"no API key with id {key_id}", {"id": key_id})
-        cached = self._sessions.get(jti)
-        if cached is not None:
-            cached.revoked = True
+        self._mark_revoked(jti)
+        self._announce(jti)
         return jti
 
     # --- status ---------------------------------------------------------------------------------------
@@ -769,6 +885,14 @@ class AuthService:
             answer["scope"] = identity.scope
         return answer
 
+    async def start(self) -> None:
+        """With a link: listen for sessions revoked by other processes. Without one: nothing to do."""
+        if self.revocations is not None:
+            self.revocations.start()
+
     async def close(self) -> None:
+        """Stops the listener and pending touches; the link itself belongs to whoever built it."""
+        if self.revocations is not None:
+            await self.revocations.close()
         for task in list(self._tasks):
             task.cancel()

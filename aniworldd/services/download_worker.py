@@ -298,6 +298,17 @@ class DownloadWorker:
 
     # -- several processes -------------------------------------------------------------------------
 
+    async def _drop_removed(self, ids: list[int]) -> None:
+        """Temp files of items removed in another process (which deleted them while this one still wrote).
+        An item another worker took over keeps its files: that worker resumes from them."""
+
+        def removed() -> list[int]:
+            rows = (self.store.e.DownloadQueueItem.get(id=i) for i in ids)
+            return [r.id for r in rows if r is not None and r.deleted_at is not None]
+
+        for item_id in await self.store.run(removed):
+            await asyncio.to_thread(files.remove_files, files.item_files(self.temp_dir, item_id))
+
     async def _lease_loop(self) -> None:
         """Renew this worker's leases every third of the lease (sooner when another process changed the
         queue); stop downloads whose lease was lost or whose item was removed elsewhere."""
@@ -314,6 +325,7 @@ class DownloadWorker:
             if lost:
                 log.warning("queue item(s) %s no longer this worker's (lease lost or removed): stopped", lost)
                 await self._cancel_items(lost)
+                await self._drop_removed(lost)
             if self._control_check is not None:
                 await self._control_check()
 

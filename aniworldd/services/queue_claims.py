@@ -96,14 +96,18 @@ class QueueClaims:
             lease.delete()
 
     def renew(self, item_ids: list[int]) -> list[int]:
-        """Extend this worker's leases; the ids whose lease is no longer this worker's (lost)."""
+        """Extend this worker's leases; the ids this worker must stop: the lease is no longer its own, or
+        the item was removed meanwhile (DELETE in an API process)."""
         e = self.store.e
         expires = utcnow() + timedelta(seconds=self.lease)
         lost = []
         for item_id in item_ids:
             lease = e.QueueLease.get(item_id=item_id)
-            if lease is None or lease.node != self.node:
+            row = e.DownloadQueueItem.get(id=item_id)
+            if lease is None or lease.node != self.node or row is None or row.deleted_at is not None:
                 lost.append(item_id)
+                if lease is not None and lease.node == self.node:
+                    lease.delete()
                 continue
             lease.expires_at = expires
         return lost

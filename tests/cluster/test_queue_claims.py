@@ -92,6 +92,22 @@ async def test_a_dead_workers_item_goes_to_another_worker_after_its_lease(stores
     assert alive.store.run_sync(alive.renew, [item]) == []
 
 
+async def test_an_item_removed_elsewhere_is_given_up_at_the_next_renewal(stores) -> None:
+    [item] = _seed(stores[0], 1)
+    worker = QueueClaims(stores[0], "worker", lease=30)
+    assert worker.store.run_sync(worker.claim, 1, 4)[0] == [item]
+    _begin(stores[0], [item])
+    assert worker.store.run_sync(worker.renew, [item]) == []
+
+    def remove() -> None:  # what DELETE /api/queue/{id} does, in an API process with its own connection
+        row = stores[1].e.DownloadQueueItem[item]
+        row.status, row.deleted_at = "cancelled", utcnow()
+
+    stores[1].run_sync(remove)
+    assert worker.store.run_sync(worker.renew, [item]) == [item]
+    assert worker.store.run_sync(worker.holders) == {}
+
+
 async def test_release_frees_the_slot_and_only_the_own_lease(stores) -> None:
     a_item, b_item = _seed(stores[0], 2)
     a = QueueClaims(stores[0], "a", lease=30)

@@ -331,7 +331,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=20, help="video length of each episode (size)")
-    parser.add_argument("--download-s", type=int, default=4, help="seconds one capped download takes")
+    parser.add_argument("--download-s", type=int, default=10, help="seconds one capped download takes")
     parser.add_argument(
         "--rate", type=int, default=0, help="per-download cap, bytes/s (0: from --download-s)"
     )

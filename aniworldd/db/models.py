@@ -150,10 +150,18 @@ def define_entities(db: Database) -> SimpleNamespace:
         node = Required(str)
         expires_at = Required(datetime, index=True)
 
+    class ClusterWorker(db.Entity):
+        """A worker of a cluster and when it last claimed or renewed: the live ones share the slots."""
+
+        _table_ = "cluster_worker"
+        node = PrimaryKey(str)
+        seen_at = Required(datetime)
+
     return SimpleNamespace(
         AnimeSeries=AnimeSeries,
         Episode=Episode,
         DownloadQueueItem=DownloadQueueItem,
         UserSession=UserSession,
         QueueLease=QueueLease,
+        ClusterWorker=ClusterWorker,
     )

@@ -290,6 +290,9 @@ class DownloadWorker:
                     await task
         self._lease_task = self._dispatcher = None
         await self.stop_all()
+        if self.claims is not None:
+            with contextlib.suppress(Exception):  # the database may be gone already: the row just ages out
+                await self.store.run(self.claims.leave)
         await self.runner.launcher.close()
         for task in list(self._background):
             with contextlib.suppress(Exception):
@@ -313,6 +316,8 @@ class DownloadWorker:
         """Renew this worker's leases every third of the lease (sooner when another process changed the
         queue); stop downloads whose lease was lost or whose item was removed elsewhere."""
         assert self.claims is not None
+        with contextlib.suppress(Exception):  # counted among the workers before its first claim
+            await self.store.run(self.claims.join)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._lease_check.wait(), self.claims.lease / 3)

@@ -5,6 +5,10 @@ from all workers happen one after another: `downloads.max_concurrent` holds for 
 item is claimed twice. The claimed rows are also read `FOR UPDATE SKIP LOCKED`, so a row another
 transaction is changing (an API removing it) is passed over instead of waited for.
 
+Every live worker gets its share of the slots (max_concurrent divided by the workers seen within one lease,
+rounded up): without it the first worker to look took every slot, and one crash cost all the downloads.
+A worker already past its share (another one just joined) keeps what it runs and takes nothing new.
+
 A claim is a lease (`QueueLease`): the worker renews it every third of `cluster.lease`. A worker that dies
 (kill -9, power cut) stops renewing; once the lease has run out, the next claim puts the item back to
 pending and hands it to a live worker, which resumes from the partial file in the shared temp dir. A worker
@@ -45,8 +49,13 @@ class QueueClaims:
         self._serialize()
         now = utcnow()
         self._reclaim_expired(now)
+        self._seen(now)
         live = e.QueueLease.select(lambda c: c.expires_at > now).count()
-        free = min(limit, cluster_max - live)
+        mine = e.QueueLease.select(lambda c: c.expires_at > now and c.node == self.node).count()
+        since = now - timedelta(seconds=self.lease)
+        workers = max(1, e.ClusterWorker.select(lambda w: w.seen_at > since).count())
+        share = -(-cluster_max // workers)
+        free = min(limit, cluster_max - live, share - mine)
         rows = (
             e.DownloadQueueItem.select(lambda i: i.status == PENDING and i.deleted_at is None)
             .order_by(lambda i: (i.priority_rank, i.id))
@@ -69,6 +78,23 @@ class QueueClaims:
             ready.append(row.id)
             self._lease(row.id, now)
         return ready, (max(0.05, soonest) if soonest is not None else None)
+
+    def _seen(self, now: Any) -> None:
+        me = self.store.e.ClusterWorker.get(node=self.node)
+        if me is None:
+            self.store.e.ClusterWorker(node=self.node, seen_at=now)
+        else:
+            me.seen_at = now
+
+    def join(self) -> None:
+        """A worker that starts counts at once: the first claims already leave it its share."""
+        self._seen(utcnow())
+
+    def leave(self) -> None:
+        """A worker that stops: its share goes to the others at once instead of after a lease."""
+        me = self.store.e.ClusterWorker.get(node=self.node)
+        if me is not None:
+            me.delete()
 
     def _live(self, now: Any) -> set[int]:
         return set(select(c.item_id for c in self.store.e.QueueLease if c.expires_at > now)[:])
@@ -99,7 +125,9 @@ class QueueClaims:
         """Extend this worker's leases; the ids this worker must stop: the lease is no longer its own, or
         the item was removed meanwhile (DELETE in an API process)."""
         e = self.store.e
-        expires = utcnow() + timedelta(seconds=self.lease)
+        now = utcnow()
+        self._seen(now)
+        expires = now + timedelta(seconds=self.lease)
         lost = []
         for item_id in item_ids:
             lease = e.QueueLease.get(item_id=item_id)

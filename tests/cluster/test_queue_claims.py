@@ -71,6 +71,18 @@ async def test_concurrent_claims_never_share_an_item_and_respect_the_cluster_lim
     assert sorted(claimed) == ids[:12]
 
 
+async def test_each_live_worker_gets_its_share_of_the_slots(stores) -> None:
+    _seed(stores[0], 10)
+    first = QueueClaims(stores[0], "first", lease=30)
+    second = QueueClaims(stores[1], "second", lease=30)
+    second.store.run_sync(second.join)  # started, has not looked at the queue yet
+    got, _ = first.store.run_sync(first.claim, 4, 4)
+    assert len(got) == 2  # not every slot: the other worker gets its half
+    assert len(second.store.run_sync(second.claim, 4, 4)[0]) == 2
+    second.store.run_sync(second.leave)  # it stops: its share is free for the others at once
+    assert first.store.run_sync(first.claim, 4, 6)[0] != []
+
+
 async def test_a_dead_workers_item_goes_to_another_worker_after_its_lease(stores) -> None:
     [item] = _seed(stores[0], 1)
     dead = QueueClaims(stores[0], "dead", lease=30)

@@ -235,3 +235,58 @@ async def test_redis_restart_loses_no_event_published_after_it(
     assert all(n.alive for n in cluster.nodes), cluster.logs()
     late = await cluster.ws(api1)  # a client connecting after the restart gets live events too
     assert late.closed is None
+
+
+# ---- e) queue control and removal through one api act on every worker ---------------------------------
+
+
+async def test_pause_resume_and_remove_on_an_api_act_on_every_worker(
+    tmp_path: Path, pg_url: str, redis_server: RedisServer, teardown: list
+) -> None:
+    cluster, site, source = await make_cluster(tmp_path, pg_url, redis_server.url, 3, 6, max_concurrent=2)
+    teardown += [site, cluster]
+    site.state.media_rate_bps = max(source.stat().st_size // 6, 20_000)  # about 6 s per download
+    api1 = await cluster.start("api")
+    api2, w1, w2 = await cluster.start_many(["api", "worker", "worker"])
+    watcher = await cluster.ws(api2)
+    ids = await cluster.queue(api1, KEY, [(1, n) for n in range(1, 4)])
+
+    def partials() -> dict[str, int]:
+        return {p.name: p.stat().st_size for p in cluster.temp_dir.glob("aw-*.part")}
+
+    # one download per worker: their shares of max_concurrent 2
+    assert await until(lambda: len([s for s in partials().values() if s > 0]) == 2, 30), temp_leftovers(
+        cluster
+    )
+    holders = {site.port_names()[r.port] for n in range(1, 4) for r in site.fetches(code(n, 6))}
+    assert holders == {w1.name, w2.name}, holders
+
+    status, _ = await cluster.call(api2, "POST", "/api/queue/pause")  # the other api process than queued
+    assert status == 200
+    assert (await cluster.queue_status(api1))["is_paused"] is True
+    await asyncio.sleep(1.0)  # the workers got the event and stopped their yt-dlp process groups
+    paused = partials()
+    await asyncio.sleep(1.5)
+    assert partials() == paused, "nothing is written while the queue is paused, on either worker"
+
+    active = (await cluster.queue_status(api1))["active_downloads"]
+    assert len(active) == 2
+    removed = active[0]["id"]
+    status, _ = await cluster.call(api1, "DELETE", f"/api/queue/{removed}")
+    assert status == 200
+    gone = f"aw-{removed}-"
+    assert await until(lambda: not any(p.startswith(gone) for p in temp_leftovers(cluster)), 15), (
+        f"the worker kept the removed item's files: {temp_leftovers(cluster)}\n{cluster.logs()}"
+    )
+
+    status, _ = await cluster.call(api1, "POST", "/api/queue/resume")
+    assert status == 200
+    rest = [i for i in ids if i != removed]
+    await wait_complete(cluster, watcher, rest, within=60)
+    assert removed not in completes(watcher)
+    episodes = {i: n for n, i in zip(range(1, 4), ids, strict=True)}
+    assert not target(cluster, episodes[removed]).exists()
+    for item in rest:
+        assert sha256(target(cluster, episodes[item])) == sha256(source)
+    await until(lambda: temp_leftovers(cluster) == [], 5)
+    assert temp_leftovers(cluster) == []

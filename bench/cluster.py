@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.cluster.conftest import RedisServer, _admin  # noqa: E402
+from tests.cluster.conftest import RedisServer, fresh_database  # noqa: E402
 from tests.cluster.harness import Cluster, ClusterSite  # noqa: E402
 from tests.fakesite.catalog import GER_DUB  # noqa: E402
 from tests.fakesite.media import make_media  # noqa: E402
@@ -124,18 +124,6 @@ async def stop_clients(proc: asyncio.subprocess.Process) -> dict:
 # ---- one cluster run --------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def database():
-    name = f"aw_bench_{secrets.token_hex(6)}"
-    with contextlib.closing(_admin()) as conn, conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with contextlib.closing(_admin()) as conn, conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def code(n: int, seconds: int) -> str:
     return f"bench{n:03d}-{seconds}s"
 
@@ -152,7 +140,7 @@ async def run_cluster(
     state.media_rate_bps = args.rate
     redis.restart()  # empty
     site = await ClusterSite(state).start()
-    with database() as pg_url:
+    with fresh_database("aw_bench") as pg_url:
         root = workdir / f"run-{workers}w-{apis}a-{secrets.token_hex(3)}"
         slots = slots or args.concurrent * workers
         cluster = Cluster(root, pg_url, redis.url, site, max_concurrent=slots, lease=10.0)

@@ -179,14 +179,6 @@ class DownloadService:
     # -- the worker's settings, as the queue's (the API, MQTT and tests read them here) ----------
 
     @property
-    def _running(self) -> bool:
-        return self.control.running
-
-    @property
-    def _paused(self) -> bool:
-        return self.control.paused
-
-    @property
     def max_concurrent(self) -> int:
         return int(self.config["downloads"]["max_concurrent"])
 
@@ -411,9 +403,11 @@ class DownloadService:
         self._notify()
 
     async def _save_control(self) -> None:
-        await asyncio.to_thread(self._control_store.save, ControlState(self._running, self._paused))
+        await asyncio.to_thread(
+            self._control_store.save, ControlState(self.control.running, self.control.paused)
+        )
         if self.claims is not None:  # the other processes read the shared file when they hear of it
-            self.bus.publish(QUEUE_CONTROL, {"running": self._running, "paused": self._paused})
+            self.bus.publish(QUEUE_CONTROL, {"running": self.control.running, "paused": self.control.paused})
 
     def _set_paused(self, paused: bool) -> None:
         self.control.paused = paused
@@ -440,19 +434,19 @@ class DownloadService:
     async def _reload_control(self) -> None:
         """The shared control file, in case this process missed the event that announced a change."""
         saved = await asyncio.to_thread(self._control_store.load)
-        if saved is not None and (saved.running, saved.paused) != (self._running, self._paused):
+        if saved is not None and (saved.running, saved.paused) != (self.control.running, self.control.paused):
             await self._apply_control(saved)
 
     async def _apply_control(self, state: ControlState) -> None:
         """What start/stop/pause/resume in another process means here (the file is already saved)."""
         async with self._control:
-            if state.paused != self._paused:
+            if state.paused != self.control.paused:
                 self._set_paused(state.paused)
-            if state.running and not self._running:
+            if state.running and not self.control.running:
                 self.control.running = True
                 if self.worker is not None:
                     self.worker.start()
-            elif not state.running and self._running:
+            elif not state.running and self.control.running:
                 self.control.running = False
                 if self.worker is not None:
                     await self.worker.stop_all()
@@ -628,8 +622,8 @@ class DownloadService:
         if self.worker is not None:
             speed = self.worker.speed()
         else:  # an API process of a cluster: the workers' last saved speeds
-            speed = 0.0 if self._paused else sum(d.get("speed") or 0.0 for d in lists[DOWNLOADING])
-        out: dict[str, Any] = {"is_running": self._running, "is_paused": self._paused}
+            speed = 0.0 if self.control.paused else sum(d.get("speed") or 0.0 for d in lists[DOWNLOADING])
+        out: dict[str, Any] = {"is_running": self.control.running, "is_paused": self.control.paused}
         for state, name in STATUS_LISTS.items():
             rows = lists[state]
             out[name] = [self._overlay(d) for d in rows] if state == DOWNLOADING else list(rows)
@@ -707,11 +701,11 @@ class DownloadService:
 
     @property
     def is_running(self) -> bool:
-        return self._running
+        return self.control.running
 
     @property
     def is_paused(self) -> bool:
-        return self._paused
+        return self.control.paused
 
     # -- recovery --------------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ from aniworldd.providers.sources import COOLDOWN, HOSTER_FAILURE, PROVIDER_FAILU
 from aniworldd.services.errors import ServiceError
 from aniworldd.services.hoster_health import HosterHealth
 from aniworldd.services.provider_health import ProviderHealth
-from aniworldd.services.queue_claims import QueueClaims
+from aniworldd.services.queue_claims import QueueClaims, pick_due
 
 log = logging.getLogger("aniworldd.services.download_service")  # one logger name for the whole queue
 
@@ -418,19 +418,7 @@ class DownloadWorker:
         rows = e.DownloadQueueItem.select(lambda i: i.status == PENDING and i.deleted_at is None).order_by(
             lambda i: (i.priority_rank, i.id)
         )
-        ready: list[int] = []
-        soonest: float | None = None
-        for row in rows:
-            if row.id in busy or row.series.deleted_at is not None:
-                continue
-            if row.next_attempt_at is not None and row.next_attempt_at > now:
-                wait = (row.next_attempt_at - now).total_seconds()
-                soonest = wait if soonest is None else min(soonest, wait)
-                continue
-            ready.append(row.id)
-            if len(ready) >= limit:
-                break
-        return ready, (max(0.05, soonest) if soonest is not None else None)
+        return pick_due(rows, busy, limit, now)
 
     def _launch(self, item_id: int) -> None:
         a = _Active(item_id=item_id)

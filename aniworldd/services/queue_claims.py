@@ -18,7 +18,8 @@ two workers never write the same file.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from pony.orm import select
@@ -28,6 +29,28 @@ from aniworldd.db.models import DOWNLOADING, PENDING, utcnow
 
 #: pg_advisory_xact_lock key of the claim transaction ("aniw" in ASCII).
 CLAIM_LOCK = 0x616E6977
+
+
+def pick_due(
+    rows: Iterable[Any], skip: set[int], limit: int, now: datetime
+) -> tuple[list[int], float | None]:
+    """(DB thread) Ids of the first `limit` due items of `rows` (pending, in queue order) not in `skip`, and
+    the seconds until the first one backing off is due (None: none met before the limit)."""
+    ready: list[int] = []
+    soonest: float | None = None
+    if limit <= 0:
+        return ready, soonest
+    for row in rows:
+        if row.id in skip or row.series.deleted_at is not None:
+            continue
+        if row.next_attempt_at is not None and row.next_attempt_at > now:
+            wait = (row.next_attempt_at - now).total_seconds()
+            soonest = wait if soonest is None else min(soonest, wait)
+            continue
+        ready.append(row.id)
+        if len(ready) >= limit:
+            break
+    return ready, (max(0.05, soonest) if soonest is not None else None)
 
 
 class QueueClaims:
@@ -61,23 +84,10 @@ class QueueClaims:
             .order_by(lambda i: (i.priority_rank, i.id))
             .for_update(skip_locked=True)
         )
-        ready: list[int] = []
-        soonest: float | None = None
-        leased = self._live(now)
-        for row in rows:
-            if row.id in leased or row.series.deleted_at is not None:
-                continue
-            if row.next_attempt_at is not None and row.next_attempt_at > now:
-                wait = (row.next_attempt_at - now).total_seconds()
-                soonest = wait if soonest is None else min(soonest, wait)
-                continue
-            if len(ready) >= free:
-                if soonest is not None:
-                    break
-                continue
-            ready.append(row.id)
-            self._lease(row.id, now)
-        return ready, (max(0.05, soonest) if soonest is not None else None)
+        ready, soonest = pick_due(rows, self._live(now), free, now)
+        for item_id in ready:
+            self._lease(item_id, now)
+        return ready, soonest
 
     def _seen(self, now: Any) -> None:
         me = self.store.e.ClusterWorker.get(node=self.node)

@@ -94,12 +94,10 @@ def _admin():
     return conn
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """postgresql://... of a new, empty database, dropped (with its connections) after the test."""
-    if not postgres_answers():
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    name = f"aw_test_{secrets.token_hex(6)}"
+@contextlib.contextmanager
+def fresh_database(prefix: str = "aw_test") -> Iterator[str]:
+    """postgresql://... of a new, empty database, dropped (with its connections) on exit."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
     with contextlib.closing(_admin()) as conn, conn.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -107,3 +105,11 @@ def pg_url() -> Iterator[str]:
     finally:
         with contextlib.closing(_admin()) as conn, conn.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    if not postgres_answers():
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    with fresh_database() as url:
+        yield url

@@ -12,6 +12,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from aniworldd import __version__
 from aniworldd.events import (
@@ -172,11 +173,13 @@ class Metrics:
         uptime_s: float,
         mqtt_connected: bool | None = None,
         hosters: Mapping[str, Mapping] | None = None,
+        cluster: Mapping[str, Any] | None = None,
     ) -> str:
         """The whole /metrics body in the Prometheus text format, ending with a newline.
 
         `hosters` is HosterHealth.snapshot(): read at scrape time (it is the download service's record,
-        not counted from events), one sample per hoster and family.
+        not counted from events), one sample per hoster and family. `cluster` (several processes: role,
+        node, the elections it holds) says which process a scrape came from: each counts its own work.
         """
         out: list[str] = []
 
@@ -195,6 +198,28 @@ class Metrics:
                 "Version of the running daemon (always 1).",
                 [one("aniworldd_build_info", 1, {"version": __version__})],
             )
+            if cluster is not None:
+                family(
+                    "aniworldd_cluster_node_info",
+                    "gauge",
+                    "This process in a cluster: its role and node name (always 1).",
+                    [
+                        one(
+                            "aniworldd_cluster_node_info",
+                            1,
+                            {"role": cluster["role"], "node": cluster["node"]},
+                        )
+                    ],
+                )
+                family(
+                    "aniworldd_cluster_leader",
+                    "gauge",
+                    "1 while this process holds the election (jobs: scheduled refresh and watcher; mqtt).",
+                    [
+                        one("aniworldd_cluster_leader", int(name in cluster["leader"]), {"election": name})
+                        for name in ("jobs", "mqtt")
+                    ],
+                )
             family(
                 "aniworldd_uptime_seconds",
                 "gauge",

@@ -245,7 +245,13 @@ async def metrics(request: web.Request) -> web.Response:
     hosters: dict = {}
     with contextlib.suppress(Exception):  # a scrape must not fail over one part
         hosters = hoster_health(ctx)
-    text = m.render(uptime_s=time.monotonic() - ctx.started_at, mqtt_connected=mqtt, hosters=hosters)
+    node = ctx.extras.get("cluster")
+    cluster = None
+    if node is not None:
+        cluster = {"role": node.role, "node": node.node, "leader": node.leading()}
+    text = m.render(
+        uptime_s=time.monotonic() - ctx.started_at, mqtt_connected=mqtt, hosters=hosters, cluster=cluster
+    )
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -53,6 +53,10 @@ class ClusterNode:
         self.elections[name] = lock
         await lock.start()
 
+    def leading(self) -> list[str]:
+        """The elections this process holds now."""
+        return sorted(name for name in self.elections if self.leads(name))
+
     def leads(self, name: str) -> bool:
         lock = self.elections.get(name)
         return lock is not None and lock.is_leader
@@ -63,7 +67,7 @@ class ClusterNode:
             "role": self.role,
             "node": self.node,
             "redis": {"url": self.link.safe_url, "connected": await self.link.ping(), **self.relay.state()},
-            "leader": sorted(name for name in self.elections if self.leads(name)),
+            "leader": self.leading(),
         }
 
     async def close(self) -> None:

@@ -136,6 +136,17 @@ async def test_forty_episodes_through_two_apis_and_two_workers_each_downloaded_o
     await until(lambda: temp_leftovers(cluster) == [], 5)  # the workers' last clean-ups
     assert temp_leftovers(cluster) == []
 
+    # /metrics per process: each says what it is, and exactly one worker runs the scheduled jobs
+    scrapes = {}
+    for node in (api1, api2, w1, w2):
+        status, text = await cluster.call(node, "GET", "/metrics")
+        assert status == 200
+        scrapes[node.name] = text
+    for node, role in ((api1, "api"), (api2, "api"), (w1, "worker"), (w2, "worker")):
+        assert f'aniworldd_cluster_node_info{{role="{role}",node="{node.name}"}} 1' in scrapes[node.name]
+    jobs = [n for n in (w1.name, w2.name) if 'aniworldd_cluster_leader{election="jobs"} 1' in scrapes[n]]
+    assert len(jobs) == 1, jobs
+
 
 # ---- b) a worker dies mid-download --------------------------------------------------------------------
 

@@ -185,3 +185,18 @@ def test_label_values_are_escaped() -> None:
     fams = parse(text)
     (labels,) = [dict(lab) for (_, lab) in fams["aniworldd_build_info"]]
     assert labels["version"] == 'weird "1.0"\\build\nline'
+
+
+def test_a_cluster_process_says_which_one_it_is_and_what_it_leads() -> None:
+    m = Metrics(EventBus())
+    alone = parse(m.render(uptime_s=1.0))
+    assert "aniworldd_cluster_node_info" not in alone and "aniworldd_cluster_leader" not in alone
+    text = m.render(uptime_s=1.0, cluster={"role": "worker", "node": "nas-1", "leader": ["jobs"]})
+    assert_well_formed(text)
+    families = parse(text)
+    info = families["aniworldd_cluster_node_info"]
+    assert info == {("aniworldd_cluster_node_info", (("node", "nas-1"), ("role", "worker"))): 1.0}
+    assert families["aniworldd_cluster_leader"] == {
+        ("aniworldd_cluster_leader", (("election", "jobs"),)): 1.0,
+        ("aniworldd_cluster_leader", (("election", "mqtt"),)): 0.0,
+    }

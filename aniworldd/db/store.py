@@ -102,18 +102,22 @@ def _bind(db: Database, url: str) -> str:
 
         db.bind(provider="sqlite", filename=str(path), create_db=True)
         return "sqlite"
-    parsed = urlparse(url)
-    if parsed.scheme in ("postgres", "postgresql"):
-        db.bind(
-            provider="postgres",
-            user=unquote(parsed.username or "") or None,
-            password=unquote(parsed.password or "") or None,
-            host=parsed.hostname or "localhost",
-            port=parsed.port or 5432,
-            database=parsed.path.lstrip("/") or None,
-        )
+    if urlparse(url).scheme in ("postgres", "postgresql"):
+        db.bind(provider="postgres", **_pg_params(url))
         return "postgres"
     raise DatabaseError(f"unsupported database url: {url}")
+
+
+def _pg_params(url: str) -> dict[str, Any]:
+    """psycopg2's connection arguments from a postgresql:// URL (Pony hands them on unchanged)."""
+    parsed = urlparse(url)
+    return {
+        "user": unquote(parsed.username or "") or None,
+        "password": unquote(parsed.password or "") or None,
+        "host": parsed.hostname or "localhost",
+        "port": parsed.port or 5432,
+        "database": parsed.path.lstrip("/") or None,
+    }
 
 
 class Store:
@@ -148,15 +152,7 @@ class Store:
             return
         import psycopg2
 
-        parsed = urlparse(self.url)
-        conn = psycopg2.connect(
-            user=unquote(parsed.username or "") or None,
-            password=unquote(parsed.password or "") or None,
-            host=parsed.hostname or "localhost",
-            port=parsed.port or 5432,
-            dbname=parsed.path.lstrip("/") or None,
-            connect_timeout=10,
-        )
+        conn = psycopg2.connect(**_pg_params(self.url), connect_timeout=10)
         try:
             conn.autocommit = True
             with conn.cursor() as cur:

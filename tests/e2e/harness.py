@@ -28,6 +28,20 @@ from tests.fakesite.state import FakeSiteState
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
 
+
+def shot(page: Any, name: str, full_page: bool = True) -> Path:
+    """A screenshot into tests/artifacts (CI keeps them), named `name`.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def remember_login(target: Any, token: str) -> None:
+    """Every page of a browser context (or the one page) starts logged in: the token where the UI keeps it."""
+    target.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+
+
 #: Debian chromium in a container/CI: no sandbox (no user namespaces), no GPU, /dev/shm may be tiny,
 #: and nothing that phones home.
 CHROMIUM_ARGS = [

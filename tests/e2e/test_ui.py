@@ -21,12 +21,11 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.harness import ARTIFACTS, DaemonProcess, FakeSiteThread
+from tests.e2e.harness import ARTIFACTS, DaemonProcess, FakeSiteThread, remember_login, shot
 from tests.fakesite.catalog import ANIWORLD, GER_SUB, make_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -109,13 +108,6 @@ def page(browser: object, daemon: DaemonProcess) -> Iterator[object]:
     yield pg
     context.close()
     assert problems.errors == []
-
-
-def shot(page: object, name: str, full_page: bool = True) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    return path
 
 
 # Records the largest number of toasts shown at once, for the whole page life.
@@ -253,7 +245,7 @@ def test_setup_login_search_add_download(page: object, daemon: DaemonProcess, si
     phone = page.context.browser.new_context(
         viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True, has_touch=True
     )
-    phone.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    remember_login(phone, token)
     ph = phone.new_page()
     problems = PageProblems(ph)
     ph.goto(daemon.url + "/#/library")
@@ -279,7 +271,7 @@ def test_setup_login_search_add_download(page: object, daemon: DaemonProcess, si
 
 def test_config_validation_error_shown_next_to_field(page: object, daemon: DaemonProcess) -> None:
     token = daemon.ensure_login(PASSWORD)
-    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    remember_login(page.context, token)
     page.goto(daemon.url + "/#/config")
     field = page.locator("#cfg-downloads-max_concurrent")
     expect(field).to_be_visible()
@@ -352,7 +344,7 @@ def test_add_by_link_queue_controls_priority_remove_and_scan(
     page: object, daemon: DaemonProcess, site: FakeSiteThread
 ) -> None:
     token = daemon.ensure_login(PASSWORD)
-    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    remember_login(page.context, token)
 
     # --- add by pasting a link: a movie-only series (season 0 is shown as "Movies")
     page.goto(daemon.url + "/#/search")
@@ -415,7 +407,7 @@ def test_toasts_monitor_refresh_and_match_unmatched(
     page: object, daemon: DaemonProcess, site: FakeSiteThread
 ) -> None:
     token = daemon.ensure_login(PASSWORD)
-    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    remember_login(page.context, token)
     status, added = daemon.request(
         "POST", "/api/anime/add", {"link": f"{site.origin}/anime/stream/{REFRESH_KEY}"}, token=token
     )
@@ -502,7 +494,7 @@ def test_system_page_shows_a_failing_hoster(
 ) -> None:
     """A hoster that fails shows in the hoster health table: state, tries, 24 h rate and its last error."""
     token = daemon.ensure_login(PASSWORD)
-    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    remember_login(page.context, token)
     site.state.down_hosters.add("streamtape")
     item_id = None
     try:
@@ -552,7 +544,7 @@ def test_queue_page_with_a_big_queue_says_how_many_more(page: object, daemon: Da
     """Issue 16 item 11: the status carries the first 50 pending items and `pending_queue_total`; the page
     lists those, says "… and N more" for the rest, counts them all, and follows changes over the socket."""
     token = daemon.ensure_login(PASSWORD)
-    page.context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    remember_login(page.context, token)
     before = daemon.request("GET", "/api/queue/status", token=token)[1]
     daemon.request("POST", "/api/queue/stop", {}, token=token)  # nothing may start on the rows below
     db = sqlite3.connect(daemon.data_dir / "aniworldd.db", timeout=30)

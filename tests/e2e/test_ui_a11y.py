@@ -8,12 +8,11 @@ is what a user sees, not empty shells.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, remember_login
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -105,7 +104,7 @@ def test_no_serious_or_critical_violation_on_any_page(chromium: str, tmp_path) -
                     color_scheme=scheme,
                     bypass_csp=True,
                 )
-                context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+                remember_login(context, token)
                 page = context.new_page()
                 page.goto(daemon.url + "/#/library")
                 page.wait_for_selector('[data-view="library"]:not([hidden])')

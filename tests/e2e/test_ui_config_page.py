@@ -8,14 +8,13 @@ daemon's own config file: new values and order, the user's comments still there,
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
 import pytest
 import yaml
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, chromium_path
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, chromium_path, remember_login
 from tests.e2e.test_ui_a11y import run_axe
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -54,7 +53,7 @@ def test_config_page_essentials_advanced_and_editors(daemon: DaemonProcess) -> N
         page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)  # axe is injected
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+        remember_login(page, token)
         page.goto(daemon.url + "/#/config")
 
         # --- essentials first (Library, then Downloads ...), the rest collapsed under Advanced

@@ -3,11 +3,9 @@ that is down shows as a failing row with its fix."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, remember_login
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -30,7 +28,7 @@ def test_run_doctor_shows_the_steps_and_the_failing_one(chromium: str, tmp_path)
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+            remember_login(page, token)
             page.goto(daemon.url + "/#/system")
             page.locator("#doctor-run").click()
             summary = page.locator("#doctor-summary")

@@ -6,7 +6,6 @@ on a 390 px phone. One daemon and one browser for the module; screenshots in tes
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import subprocess
 
@@ -14,7 +13,7 @@ import pytest
 
 from aniworldd.core.markers import write_marker
 from aniworldd.db import Store
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, chromium_path
+from tests.e2e.harness import CHROMIUM_ARGS, DaemonProcess, chromium_path, remember_login, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -88,17 +87,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[DaemonProcess, str
         daemon.stop()
 
 
-def shot(page: object, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
 def test_library_cards_filter_and_views(served: tuple[DaemonProcess, str, str]) -> None:
     daemon, token, chromium = served
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+        remember_login(context, token)
         page = context.new_page()
         page.goto(daemon.url + "/#/library")
         page.wait_for_selector("html[data-ready=library]")
@@ -153,7 +147,7 @@ def test_library_cards_filter_and_views(served: tuple[DaemonProcess, str, str]) 
 
         # --- a phone: two columns, the long title wraps instead of being cut off, no sideways scroll
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-        phone.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+        remember_login(phone, token)
         ph = phone.new_page()
         ph.goto(daemon.url + "/#/library")
         ph.wait_for_selector("html[data-ready=library]")

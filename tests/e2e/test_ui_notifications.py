@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, chromium_path
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, chromium_path, remember_login
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -65,7 +65,7 @@ def test_test_notification_button(receiver: tuple[int, list[dict]], tmp_path) ->
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+            remember_login(page, token)
             page.goto(daemon.url + "/#/config")
             button = page.locator("#notify-test-btn")
             expect(button).to_be_visible()

@@ -7,7 +7,6 @@ no retries), so History and Calendar show real data. Each test opens one page.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import urllib.error
@@ -16,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, DaemonProcess, FakeSiteThread
+from tests.e2e.harness import ARTIFACTS, DaemonProcess, FakeSiteThread, remember_login, shot
 from tests.fakesite.catalog import ANIWORLD, GER_SUB, make_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -84,7 +83,7 @@ def page(browser: object, daemon: DaemonProcess, token: str) -> Iterator[object]
     """A logged-in page; fails the test on a script error or a CSP violation."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
     context.set_default_timeout(15_000)
-    context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+    remember_login(context, token)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
@@ -92,11 +91,6 @@ def page(browser: object, daemon: DaemonProcess, token: str) -> Iterator[object]
     yield pg
     context.close()
     assert errors == []
-
-
-def shot(page: object, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_history_shows_completed_and_failed_with_the_reason(

@@ -4,12 +4,11 @@ captcha is gone and the episode goes through, the banner goes away by itself."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, remember_login
 from tests.fakesite.catalog import GER_DUB, STO, make_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -51,7 +50,7 @@ def test_a_captcha_on_s_to_shows_a_banner_until_it_is_gone(chromium: str, tmp_pa
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+            remember_login(page, token)
             page.goto(daemon.url + "/")
             banner = page.locator("#provider-banner")
             expect(banner).to_be_visible(timeout=30_000)

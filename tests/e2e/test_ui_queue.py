@@ -12,14 +12,13 @@ Screenshots go to tests/artifacts/.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread
+from tests.e2e.harness import ARTIFACTS, CHROMIUM_ARGS, DaemonProcess, FakeSiteThread, remember_login, shot
 from tests.fakesite.catalog import ANIWORLD, GER_SUB, make_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -101,7 +100,7 @@ def page(chromium: str, daemon: DaemonProcess, token: str) -> Iterator[object]:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         context.set_default_timeout(15_000)
-        context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+        remember_login(context, token)
         pg = context.new_page()
         pg.errors = []
         pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
@@ -110,11 +109,6 @@ def page(chromium: str, daemon: DaemonProcess, token: str) -> Iterator[object]:
         pg.evaluate(RECORD_TOASTS)
         yield pg
         browser.close()
-
-
-def shot(page: object, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 def add_and_queue(daemon: DaemonProcess, site: FakeSiteThread, token: str, key: str, episodes: int) -> None:
@@ -139,7 +133,7 @@ def test_one_toast_per_series_batch_and_compact_completed_rows(
     expect(batch).to_have_text(f"Downloaded {EPISODES} episodes of {TITLE}.", timeout=120_000)
     batch.hover()  # holds the toast while it is checked
     assert page.evaluate(COVERED_BUTTONS) == []
-    shot(page, "queue-batch-toast-phone")
+    shot(page, "queue-batch-toast-phone", full_page=False)
     page.mouse.move(200, 100)  # and lets it go
 
     # the watcher rescanned the series after the downloads (partial scans), and none said so in a toast
@@ -170,7 +164,7 @@ def test_one_toast_per_series_batch_and_compact_completed_rows(
     for section in ("active", "pending", "failed"):
         expect(page.locator(f"#queue-{section}-section")).to_be_hidden()
     expect(page.locator("#queue-empty")).to_be_hidden()
-    shot(page, "queue-completed-compact-phone")
+    shot(page, "queue-completed-compact-phone", full_page=False)
 
     # a scan the user starts ends with one summary toast, with the right counts
     page.click(".navbar-toggler")
@@ -199,7 +193,7 @@ def test_a_running_download_shows_speed_and_time_left(
         expect(page.locator("#queue-stats [data-stat=speed]")).to_have_text(re.compile(r"[KM]B/s$"))
         expect(page.locator("#queue-pending-section")).to_be_hidden()
         expect(page.locator("#queue-failed-section")).to_be_hidden()
-        shot(page, "queue-active-speed-eta-phone")
+        shot(page, "queue-active-speed-eta-phone", full_page=False)
     finally:
         site.state.media_rate_bps = None
     expect(page.locator("#queue-active-section")).to_be_hidden(timeout=60_000)

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import (
-    ARTIFACTS,
     CHROMIUM_ARGS,
     REPO,
     DaemonProcess,
     FakeSiteThread,
+    remember_login,
+    shot,
 )
 from tests.fakesite.catalog import ANIWORLD, ENG_SUB, GER_SUB, make_series
 
@@ -74,18 +75,13 @@ def page(chromium: str, daemon: DaemonProcess, token: str) -> Iterator[object]:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
         context.set_default_timeout(15_000)
-        context.add_init_script(f"localStorage.setItem('aniworldd.token', {json.dumps(token)})")
+        remember_login(context, token)
         pg = context.new_page()
         errors: list[str] = []
         pg.on("pageerror", lambda exc: errors.append(str(exc)))
         yield pg
         browser.close()
         assert errors == []
-
-
-def shot(page: object, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def queue_items(daemon: DaemonProcess, token: str) -> list[dict]:

@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import free_port
+from tests.nginx_main import write_nginx_main
 
 pytestmark = pytest.mark.slow
 
@@ -234,17 +235,7 @@ async def test_nginx_example_proxies_websocket_upgrade(tmp_path: Path, upstream:
     site = _rewrite(site, "/etc/ssl/certs/anime.example.lan.pem", str(cert))
     site = _rewrite(site, "/etc/ssl/private/anime.example.lan.key", str(key))
     (tmp_path / "aniworldd.conf").write_text(site)
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp_path / sub).mkdir()
-    user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the temp dirs under tmp_path
-    main = tmp_path / "nginx.conf"
-    main.write_text(
-        f"{user}worker_processes 1;\ndaemon off;\npid {tmp_path}/nginx.pid;\n"
-        f"error_log {tmp_path}/error.log;\n"
-        "events {}\nhttp {\n  access_log off;\n"
-        + "".join(f"  {sub}_temp_path {tmp_path / sub};\n" for sub in ("fastcgi", "uwsgi", "scgi", "proxy"))
-        + f"  client_body_temp_path {tmp_path / 'body'};\n  include {tmp_path / 'aniworldd.conf'};\n}}\n"
-    )
+    main = write_nginx_main(tmp_path, tmp_path / "aniworldd.conf")
     check = await asyncio.to_thread(
         subprocess.run,
         [nginx, "-t", "-p", str(tmp_path), "-c", str(main)],

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from aniworldd.config import ENV_PREFIX, ENV_RESERVED, SECTIONS, load_text
 from tests.conftest import free_port, postgres_answers
+from tests.nginx_main import write_nginx_main
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "packaging" / "docker-compose.cluster.yml"
@@ -220,18 +221,7 @@ def _nginx_main(tmp_path: Path, upstreams: list[int], port: int) -> Path:
     site = site.replace("    server api:8080;\n", "".join(f"    server 127.0.0.1:{p};\n" for p in upstreams))
     site = site.replace("    listen 80;\n", f"    listen 127.0.0.1:{port};\n")
     (tmp_path / "default.conf").write_text(site)
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp_path / sub).mkdir()
-    user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the temp dirs under tmp_path
-    main = tmp_path / "nginx.conf"
-    main.write_text(
-        f"{user}worker_processes 1;\ndaemon off;\npid {tmp_path}/nginx.pid;\n"
-        f"error_log {tmp_path}/error.log;\n"
-        "events {}\nhttp {\n  access_log off;\n"
-        + "".join(f"  {sub}_temp_path {tmp_path / sub};\n" for sub in ("fastcgi", "uwsgi", "scgi", "proxy"))
-        + f"  client_body_temp_path {tmp_path / 'body'};\n  include {tmp_path / 'default.conf'};\n}}\n"
-    )
-    return main
+    return write_nginx_main(tmp_path, tmp_path / "default.conf")
 
 
 def test_nginx_accepts_the_conf(tmp_path: Path) -> None:

@@ -71,10 +71,11 @@ class QueueClaims:
         e = self.store.e
         self._serialize()
         now = utcnow()
-        self._reclaim_expired(now)
+        leased = self._live(now)  # item id -> node, read once for everything below
+        self._reclaim_expired(now, set(leased))
         self._seen(now)
-        live = e.QueueLease.select(lambda c: c.expires_at > now).count()
-        mine = e.QueueLease.select(lambda c: c.expires_at > now and c.node == self.node).count()
+        live = len(leased)
+        mine = sum(node == self.node for node in leased.values())
         since = now - timedelta(seconds=self.lease)
         workers = max(1, e.ClusterWorker.select(lambda w: w.seen_at > since).count())
         share = -(-cluster_max // workers)
@@ -84,7 +85,7 @@ class QueueClaims:
             .order_by(lambda i: (i.priority_rank, i.id))
             .for_update(skip_locked=True)
         )
-        ready, soonest = pick_due(rows, self._live(now), free, now)
+        ready, soonest = pick_due(rows, set(leased), free, now)
         for item_id in ready:
             self._lease(item_id, now)
         return ready, soonest
@@ -106,8 +107,9 @@ class QueueClaims:
         if me is not None:
             me.delete()
 
-    def _live(self, now: Any) -> set[int]:
-        return set(select(c.item_id for c in self.store.e.QueueLease if c.expires_at > now)[:])
+    def _live(self, now: Any) -> dict[int, str]:
+        """item id -> node of every lease that has not run out."""
+        return dict(select((c.item_id, c.node) for c in self.store.e.QueueLease if c.expires_at > now)[:])
 
     def _lease(self, item_id: int, now: Any) -> None:
         e = self.store.e
@@ -118,11 +120,11 @@ class QueueClaims:
         else:
             old.node, old.expires_at = self.node, expires
 
-    def _reclaim_expired(self, now: Any) -> None:
-        """Items a dead worker was downloading: back to pending (attempts kept), their leases dropped."""
+    def _reclaim_expired(self, now: Any, live: set[int]) -> None:
+        """Items a dead worker was downloading (no live lease): back to pending (attempts kept), their
+        leases dropped."""
         e = self.store.e
         expired = {c.item_id: c for c in e.QueueLease.select(lambda c: c.expires_at <= now)}
-        live = self._live(now)
         for row in e.DownloadQueueItem.select(lambda i: i.status == DOWNLOADING):
             if row.id in live:
                 continue
@@ -159,6 +161,5 @@ class QueueClaims:
                 lease.delete()
 
     def holders(self) -> dict[int, str]:
-        """item id -> node of every live lease (the queue page shows which worker has what)."""
-        now = utcnow()
-        return {c.item_id: c.node for c in self.store.e.QueueLease.select(lambda c: c.expires_at > now)}
+        """item id -> node of every live lease."""
+        return self._live(utcnow())
